@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create (once) the Python virtual environment that supplies libtorch, and link it into
+# this clone as `.venv`. Idempotent: a second run returns in well under a second.
+#
+# The venv lives in a per-user cache shared by every clone (torch with its CUDA wheels is
+# ~4.8 GB), keyed by the hash of scripts/requirements.txt so that a change of pins makes
+# a fresh one instead of mutating one that other clones use.
+#
+#   SWAN_VENV=/path   use (or create) that venv instead of the cached one
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+req="$root/scripts/requirements.txt"
+key=$(sha256sum "$req" | cut -c1-12)
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/swan
+venv=${SWAN_VENV:-$cache/venv-$key}
+stamp="$venv/.swan-complete"
+
+say() { echo "swan-setup: $*" >&2; }
+
+if [ ! -f "$stamp" ]; then
+    py=${PYTHON:-python3}
+    command -v "$py" >/dev/null || { say "python3 not found; install Python 3.9+"; exit 2; }
+    say "creating $venv (downloads torch 2.11.0 from PyPI, ~4.8 GB; once per machine)"
+    mkdir -p "$(dirname "$venv")"
+    # Build in a temporary folder and rename, so an interrupted install never looks complete.
+    tmp="$venv.partial.$$"
+    rm -rf "$tmp"
+    "$py" -m venv "$tmp"
+    "$tmp/bin/python" -m pip install --quiet --upgrade pip >&2
+    "$tmp/bin/python" -m pip install --quiet --progress-bar off -r "$req" >&2
+    # venv scripts embed their own path; recreate them at the final location.
+    rm -rf "$venv"
+    mv "$tmp" "$venv"
+    "$py" -m venv --upgrade "$venv" >/dev/null
+    touch "$stamp"
+fi
+
+# `.venv` in the clone: the one path that .cargo/config.toml and the scripts know.
+ln -sfn "$venv" "$root/.venv"
+torch_dir=$("$root/.venv/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+ln -sfn "$torch_dir" "$root/.venv-libtorch"
