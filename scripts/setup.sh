@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Create (once) the Python virtual environment that supplies libtorch, and link it into
-# this clone as `.venv`. Idempotent: a second run returns in well under a second.
+# Create (once) the Python virtual environment that supplies libtorch, link it into
+# this clone as `.venv`, then build swan (release). Idempotent: with the venv in place
+# and the build current, a second run returns within seconds.
+#
+#   scripts/setup.sh             venv + `cargo build --release`
+#   scripts/setup.sh --no-build  venv only (scripts/test.sh builds what the tests need)
 #
 # The venv lives in a per-user cache shared by every clone (torch with its CUDA wheels is
 # ~4.8 GB), keyed by the hash of scripts/requirements.txt so that a change of pins makes
@@ -8,6 +12,8 @@
 #
 #   SWAN_VENV=/path   use (or create) that venv instead of the cached one
 set -euo pipefail
+build=1
+[ "${1:-}" = "--no-build" ] && build=0
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 req="$root/scripts/requirements.txt"
 key=$(sha256sum "$req" | cut -c1-12)
@@ -37,5 +43,11 @@ fi
 
 # `.venv` in the clone: the one path that .cargo/config.toml and the scripts know.
 ln -sfn "$venv" "$root/.venv"
-torch_dir=$("$root/.venv/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+torch_dir=$("$root/.venv/bin/python" -c 'import torch, os; print(os.path.realpath(os.path.dirname(torch.__file__)))')
+# `.venv-libtorch`: what .cargo/config.toml gives tch as LIBTORCH.
 ln -sfn "$torch_dir" "$root/.venv-libtorch"
+
+if [ "$build" = 1 ]; then
+    command -v cargo >/dev/null || { say "cargo not found; install Rust (rustup)"; exit 2; }
+    (cd "$root" && cargo build --release --quiet --bin swan)
+fi

@@ -1,0 +1,5 @@
+include!("rpath.rs");
+
+fn main() {
+    emit_libtorch_rpath();
+}

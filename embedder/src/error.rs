@@ -1,0 +1,39 @@
+//! The embedder's error type.
+
+use std::path::PathBuf;
+
+/// Result alias for the embedder.
+pub type Result<T, E = EmbedError> = std::result::Result<T, E>;
+
+/// What can go wrong loading or running SWAN.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// A checkpoint that does not fit the model; lists every problem.
+    #[error("{}: checkpoint does not fit SWAN:\n  {}", path.display(), problems.join("\n  "))]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// One line per missing, unexpected or mis-shaped key.
+        problems: Vec<String>,
+    },
+    /// Inputs of the wrong shape or type.
+    #[error("bad model input: {0}")]
+    Input(String),
+    /// An error from libtorch.
+    #[error("libtorch: {0}")]
+    Torch(String),
+    /// A file-system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<tch::TchError> for EmbedError {
+    fn from(e: tch::TchError) -> Self {
+        EmbedError::Torch(e.to_string())
+    }
+}

@@ -1,0 +1,22 @@
+//! The SWAN model on libtorch (crate `tch`). The only swan crate that links libtorch.
+//!
+//! - [`runtime`]: makes CUDA visible at start-up and reports what libtorch offers.
+//! - [`model`]: SWAN itself, with checkpoints loaded by reference key names.
+//! - [`hashinit`]: swan-hashinit v1 weights and inputs, for parity tests and demos.
+//!
+//! ```
+//! use swan_embedder::model::Swan;
+//! let swan = Swan::hashinit(1, tch::Device::Cpu);
+//! let ids = tch::Tensor::from_slice(&[5i64, 17, 2]).view([1, 3]);
+//! let emb = swan.encode_texts(&ids, &[3]).unwrap();
+//! assert_eq!(emb.size(), [1, 512]);
+//! ```
+
+#![deny(missing_docs)]
+
+mod error;
+pub mod hashinit;
+pub mod model;
+pub mod runtime;
+
+pub use error::{EmbedError, Result};

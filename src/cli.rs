@@ -1,0 +1,100 @@
+//! Command-line syntax. Doc comments are the help text. Nothing here leaves this crate:
+//! commands turn these structs into the libraries' own typed options.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// swan: remote-sensing image-text retrieval with SWAN (embed, index, search, evaluate).
+#[derive(Parser, Debug)]
+#[command(name = "swan", version, about, long_about = None)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the libtorch in use: version, CUDA and cuDNN availability, devices, threads.
+    Info {
+        /// Also run a small matmul on this device (cpu, cuda, cuda:N) and compare it with the CPU.
+        #[arg(long)]
+        probe: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read a corpus and print its summary: images, captions, scenes, warnings.
+    Corpus(CorpusArgs),
+    /// Write the deterministic synthetic fixture corpus (precomp layout, JPEG and TIFF).
+    Fixtures {
+        /// Output folder (created; existing files are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Training images per scene.
+        #[arg(long, default_value_t = 6)]
+        train_per_scene: usize,
+        /// Test images per scene.
+        #[arg(long, default_value_t = 2)]
+        test_per_scene: usize,
+        /// Random seed; the same seed gives byte-identical files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and convert embedding files (.npy).
+    #[command(subcommand)]
+    Npy(NpyCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CorpusArgs {
+    /// A precomp folder, a JSON Lines manifest, or a folder of images.
+    pub path: PathBuf,
+    /// Split of a precomp corpus (train, test, train_verify, val_verify).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Image folder of a precomp corpus (default: PATH/images).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Layout, instead of detecting it: precomp, jsonl or folder.
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// List every warning, not only their counts.
+    #[arg(long)]
+    pub warnings: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NpyCommand {
+    /// Shape, dtype and row-norm statistics of a .npy file.
+    Info {
+        /// The file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy an embedding file to another dtype (f32 <-> f16), optionally L2-normalising rows.
+    /// Resumable: an interrupted conversion continues where it stopped when run again.
+    Convert {
+        /// Input .npy (f16, f32 or f64 rows).
+        input: PathBuf,
+        /// Output .npy; appears only when complete.
+        output: PathBuf,
+        /// Output dtype: f32 or f16.
+        #[arg(long, default_value = "f16")]
+        dtype: String,
+        /// Divide each row by its L2 norm (plus 1e-8, as SWAN does).
+        #[arg(long)]
+        normalize: bool,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

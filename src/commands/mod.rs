@@ -1,0 +1,20 @@
+//! One module per subcommand. Each returns the process exit code: 0 success, 1 nothing
+//! found, 2 error (errors are returned, and printed by `main`).
+
+mod corpus;
+mod fixtures;
+mod info;
+mod npy;
+
+use crate::cli::{Args, Command};
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    match args.command {
+        Command::Info { probe, json } => info::run(probe.as_deref(), json),
+        Command::Corpus(a) => corpus::run(a),
+        Command::Fixtures { out, train_per_scene, test_per_scene, seed, json } => {
+            fixtures::run(&out, swan_fixtures::FixtureSpec { train_per_scene, test_per_scene, seed }, json)
+        }
+        Command::Npy(cmd) => npy::run(cmd),
+    }
+}

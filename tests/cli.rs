@@ -1,0 +1,113 @@
+//! The `swan` binary end to end, each test in a fresh temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn swan(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swan")).args(args).current_dir(cwd).output().expect("run swan")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = swan(args, cwd);
+    assert!(out.status.success(), "swan {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str], cwd: &Path) -> serde_json::Value {
+    serde_json::from_str(ok(args, cwd).lines().next().unwrap()).unwrap()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_owned())
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn info_reports_libtorch_2_11() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(&["info", "--json", "--probe", "cpu"], dir.path());
+    let rt = &v["runtime"];
+    assert!(rt["libtorch_version"].as_str().unwrap().starts_with("2.11."), "{v}");
+    assert!(rt["cpu_threads"].as_i64().unwrap() >= 1);
+    // The CUDA library must load (or be absent), never fail, whatever the machine.
+    assert_ne!(rt["cuda_library"]["state"], "failed", "{v}");
+    assert_eq!(rt["cuda_available"].as_bool().unwrap(), rt["cuda_device_count"].as_i64().unwrap() > 0);
+    assert_eq!(v["probe"]["max_abs_diff"], 0.0);
+}
+
+#[test]
+fn committed_fixture_corpus_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&["fixtures", "--out", "regenerated"], dir.path());
+    let fresh = dir.path().join("regenerated");
+    let committed = repo().join("fixtures/corpus");
+    assert_eq!(files_under(&fresh), files_under(&committed));
+    for rel in files_under(&fresh) {
+        assert!(std::fs::read(fresh.join(&rel)).unwrap() == std::fs::read(committed.join(&rel)).unwrap(), "{} differs", rel.display());
+    }
+}
+
+#[test]
+fn corpus_summary_of_the_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = repo().join("fixtures/corpus");
+    for (split, images) in [("train", 48), ("test", 16)] {
+        let v = json(&["corpus", corpus.to_str().unwrap(), "--split", split, "--json"], dir.path());
+        let s = &v["summary"];
+        assert_eq!(s["images"], images, "{v}");
+        assert_eq!(s["captions"], 5 * images, "{v}");
+        assert_eq!(s["scenes"].as_array().unwrap().len(), 8, "{v}");
+        assert_eq!(s["warnings"], serde_json::json!({}), "{v}");
+    }
+    let text = ok(&["corpus", corpus.to_str().unwrap()], dir.path());
+    assert!(text.contains("images    16\ncaptions  80\n"), "{text}");
+}
+
+#[test]
+fn npy_convert_writes_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = repo().join("fixtures/reference/model-seed1/image_embedding_raw.npy");
+    ok(&["npy", "convert", src.to_str().unwrap(), "e16.npy", "--dtype", "f16", "--normalize"], dir.path());
+    let v = json(&["npy", "info", "e16.npy", "--json"], dir.path());
+    assert_eq!(v["dtype"], "f16");
+    assert_eq!(v["shape"], serde_json::json!([4, 512]));
+    let norms = &v["norms"];
+    for k in ["min", "max"] {
+        assert!((norms[k].as_f64().unwrap() - 1.0).abs() < 1e-3, "{v}");
+    }
+    assert!(!dir.path().join("e16.npy.progress").exists());
+}
+
+#[test]
+fn errors_name_the_file_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.npy"), b"\x93NUMPY\x01\x00").unwrap();
+    let out = swan(&["npy", "info", "bad.npy"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("swan: error: bad.npy: not a valid .npy"), "{err}");
+
+    let out = swan(&["corpus", "missing"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing: no such file or folder"));
+
+    let out = swan(&["info", "--probe", "tpu"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown device 'tpu'"));
+}
