@@ -3,6 +3,8 @@
 //! - [`runtime`]: makes CUDA visible at start-up and reports what libtorch offers.
 //! - [`model`]: SWAN itself, with checkpoints loaded by reference key names.
 //! - [`hashinit`]: swan-hashinit v1 weights and inputs, for parity tests and demos.
+//! - [`Encoder`]: batches of images and captions to normalised vectors, with the
+//!   [`Precision`], device and [`TextPadding`] choices applied.
 //!
 //! ```
 //! use swan_embedder::model::Swan;
@@ -14,9 +16,15 @@
 
 #![deny(missing_docs)]
 
+mod encoder;
 mod error;
 pub mod hashinit;
 pub mod model;
+pub mod padding;
+pub mod precision;
 pub mod runtime;
 
+pub use encoder::{Encoder, EncoderConfig, IMAGE_FLOATS};
 pub use error::{EmbedError, Result};
+pub use padding::TextPadding;
+pub use precision::Precision;

@@ -138,7 +138,8 @@ fn text_branch_matches_the_reference_in_both_padding_modes() {
     let e = Expected::find();
     let swan = Swan::hashinit(1, Device::Cpu);
     let out = swan.text_intermediates(&batch_ids(), &lengths()).unwrap();
-    for (name, got, tol) in [("text_gru", &out.gru, TOL_INTERMEDIATE), ("text_ga", &out.ga, TOL_INTERMEDIATE), ("text_embedding_batch", &out.embedding, TOL_EMBEDDING)] {
+    let batch = swan.encode_texts(&batch_ids(), &lengths()).unwrap();
+    for (name, got, tol) in [("text_gru", &out.gru, TOL_INTERMEDIATE), ("text_ga", &out.ga, TOL_INTERMEDIATE), ("text_embedding_batch", &batch, TOL_EMBEDDING)] {
         let d = e.max_diff(name, got);
         eprintln!("{name}: max abs diff {d:.3e}");
         assert!(d <= tol, "{name}: max abs diff {d:e} > {tol:e}");
@@ -174,5 +175,40 @@ fn bad_inputs_are_errors_not_panics() {
     let err = swan.encode_texts(&ids, &[2]).unwrap_err().to_string();
     assert!(err.contains("token ids must be in 0..8590"), "{err}");
     let err = swan.encode_texts(&Tensor::from_slice(&[1i64, 2]).view([1, 2]), &[3]).unwrap_err().to_string();
-    assert!(err.contains("B x max(lengths)"), "{err}");
+    assert!(err.contains("T >= max(lengths)"), "{err}");
+}
+
+fn token_lists() -> Vec<Vec<i64>> {
+    let ids = hashinit::input_token_ids(&LENGTHS, 47, 1);
+    LENGTHS.iter().enumerate().map(|(i, &l)| ids[i * 47..i * 47 + l].to_vec()).collect()
+}
+
+#[test]
+fn encoder_padding_modes_reproduce_batch_and_alone_embeddings() {
+    use swan_embedder::{Encoder, EncoderConfig, TextPadding};
+    let e = Expected::find();
+    let enc = Encoder::new(Swan::hashinit(1, Device::Cpu), EncoderConfig::cpu()).unwrap();
+    let as_tensor = |v: Vec<f32>| Tensor::from_slice(&v).view([-1, 512]);
+    // One shard of 8 padded to 47 = the reference's batch; even split over batches of 3.
+    for max_batch in [128, 3] {
+        let shard = enc.encode_captions(&token_lists(), TextPadding::Shard(8), max_batch).unwrap();
+        assert!(e.max_diff("text_embedding_batch", &as_tensor(shard)) <= TOL_EMBEDDING, "max_batch {max_batch}");
+    }
+    let alone = enc.encode_captions(&token_lists(), TextPadding::Alone, 128).unwrap();
+    assert!(e.max_diff("text_embedding_alone", &as_tensor(alone)) <= TOL_EMBEDDING);
+    // Shards of 1 are captions alone.
+    let shard1 = enc.encode_captions(&token_lists(), TextPadding::Shard(1), 128).unwrap();
+    assert!(e.max_diff("text_embedding_alone", &as_tensor(shard1)) <= TOL_EMBEDDING);
+}
+
+#[test]
+fn channels_last_on_the_cpu_changes_nothing_that_matters() {
+    use swan_embedder::{Encoder, EncoderConfig};
+    let e = Expected::find();
+    let cfg = EncoderConfig { channels_last: true, ..EncoderConfig::cpu() };
+    let enc = Encoder::new(Swan::hashinit(1, Device::Cpu), cfg).unwrap();
+    let emb = enc.encode_images(&hashinit::input_images(4, 1)).unwrap();
+    let d = e.max_diff("image_embedding", &Tensor::from_slice(&emb).view([4, 512]));
+    eprintln!("channels-last image_embedding: max abs diff {d:.3e}");
+    assert!(d <= 1e-4, "{d:e}");
 }

@@ -83,21 +83,38 @@ impl Swan {
         Ok(tch::no_grad(|| self.image.forward_intermediates(images)))
     }
 
-    /// L2-normalised image embeddings `B x 512` for normalised images `B x 3 x 256 x 256`.
+    /// L2-normalised image embeddings `B x 512` (`f32`) for normalised images
+    /// `B x 3 x 256 x 256` in the weights' element type. The norm is taken in `f32`
+    /// whatever the precision of the forward pass.
     pub fn encode_images(&self, images: &Tensor) -> Result<Tensor> {
         check_images(images)?;
-        Ok(tch::no_grad(|| l2norm(&self.image.forward_raw(images))))
+        Ok(tch::no_grad(|| l2norm(&self.image.forward_raw(images).to_kind(Kind::Float))))
     }
 
-    /// Text intermediates for ids `B x T` (zero-padded) and lengths (`T = max(lengths)`).
+    /// Text intermediates for ids `B x T` (zero-padded, `T >= max(lengths)`; the
+    /// reference uses `T = max(lengths)` of its batch) and per-caption lengths.
     pub fn text_intermediates(&self, ids: &Tensor, lengths: &[i64]) -> Result<TextIntermediates> {
         check_text(ids, lengths)?;
         Ok(tch::no_grad(|| self.text.forward_intermediates(ids, lengths)))
     }
 
-    /// L2-normalised caption embeddings `B x 512`.
+    /// L2-normalised caption embeddings `B x 512` (`f32`, normalised in `f32`).
     pub fn encode_texts(&self, ids: &Tensor, lengths: &[i64]) -> Result<Tensor> {
-        Ok(self.text_intermediates(ids, lengths)?.embedding)
+        let raw = self.text_intermediates(ids, lengths)?.raw;
+        Ok(tch::no_grad(|| l2norm(&raw.to_kind(Kind::Float))))
+    }
+
+    /// Give every 4-d weight channels-last strides, so convolutions run NHWC (pair with
+    /// channels-last inputs; see [`crate::precision::to_channels_last`]).
+    pub fn set_channels_last(&mut self) {
+        tch::no_grad(|| {
+            for (_, mut var) in self.vs.variables() {
+                if var.dim() == 4 {
+                    let nhwc = crate::precision::to_channels_last(&var);
+                    var.set_data(&nhwc);
+                }
+            }
+        });
     }
 }
 
@@ -112,8 +129,8 @@ fn check_images(images: &Tensor) -> Result<()> {
 fn check_text(ids: &Tensor, lengths: &[i64]) -> Result<()> {
     let size = ids.size();
     let max = lengths.iter().copied().max().unwrap_or(0);
-    if size.len() != 2 || size[0] != lengths.len() as i64 || size[1] != max || lengths.iter().any(|&l| l < 1) {
-        return Err(EmbedError::Input(format!("token ids must be B x max(lengths) with every length >= 1; got {size:?} for lengths {lengths:?}")));
+    if size.len() != 2 || size[0] != lengths.len() as i64 || size[1] < max || lengths.iter().any(|&l| l < 1) {
+        return Err(EmbedError::Input(format!("token ids must be B x T with T >= max(lengths) and every length >= 1; got {size:?} for lengths {lengths:?}")));
     }
     if ids.kind() != Kind::Int64 {
         return Err(EmbedError::Input(format!("token ids must be int64, got {:?}", ids.kind())));

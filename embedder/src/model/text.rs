@@ -3,7 +3,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::layers::{l2norm, linear, Mlp};
+use super::layers::{linear, Mlp};
 
 /// Rows of the embedding table: fixed at 8590 in the reference, whatever the vocabulary.
 pub const EMBED_ROWS: i64 = 8590;
@@ -123,8 +123,8 @@ pub struct TextIntermediates {
     pub gru: Tensor,
     /// GA output before the BatchNorm, `B x T x 512`.
     pub ga: Tensor,
-    /// Normalised caption embeddings, `B x 512`.
-    pub embedding: Tensor,
+    /// Caption embeddings before normalisation (TCGE output at each caption's last token), `B x 512`.
+    pub raw: Tensor,
 }
 
 /// The whole text branch.
@@ -151,6 +151,6 @@ impl TextBranch {
         let last = Tensor::from_slice(&lengths.iter().map(|&l| l - 1).collect::<Vec<_>>()).to_device(ids.device());
         let rows = Tensor::arange(lengths.len() as i64, (Kind::Int64, ids.device()));
         let picked = e.index(&[Some(rows), Some(last)]);
-        TextIntermediates { gru, ga, embedding: l2norm(&picked) }
+        TextIntermediates { gru, ga, raw: picked }
     }
 }

@@ -1,0 +1,110 @@
+//! Batch encoding of images and captions into normalised `f32` vectors, with the
+//! precision, device and text-padding choices applied in one place.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{EmbedError, Result};
+use crate::model::{Swan, EMBED_DIM, IMAGE_SIZE};
+use crate::padding::{plan, TextPadding};
+use crate::precision::{to_channels_last, Precision};
+
+/// How an [`Encoder`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderConfig {
+    /// Where the model runs.
+    pub device: Device,
+    /// Numeric precision.
+    pub precision: Precision,
+    /// Run convolutions channels-last (NHWC): faster with fp16/bf16 on tensor cores.
+    pub channels_last: bool,
+}
+
+impl EncoderConfig {
+    /// fp32 on the CPU.
+    pub fn cpu() -> EncoderConfig {
+        EncoderConfig { device: Device::Cpu, precision: Precision::Fp32, channels_last: false }
+    }
+}
+
+/// SWAN prepared for a device and precision.
+#[derive(Debug)]
+pub struct Encoder {
+    swan: Swan,
+    config: EncoderConfig,
+}
+
+/// Floats in one preprocessed image (`3 x 256 x 256`).
+pub const IMAGE_FLOATS: usize = (3 * IMAGE_SIZE * IMAGE_SIZE) as usize;
+
+impl Encoder {
+    /// Move `swan` to the configured device and precision. `swan` must have been built
+    /// on `config.device`.
+    pub fn new(mut swan: Swan, config: EncoderConfig) -> Result<Encoder> {
+        config.precision.prepare(config.device).map_err(EmbedError::Input)?;
+        if swan.device() != config.device {
+            return Err(EmbedError::Input(format!("model is on {:?}, encoder configured for {:?}", swan.device(), config.device)));
+        }
+        if config.precision.kind() != Kind::Float {
+            swan.set_kind(config.precision.kind());
+        }
+        if config.channels_last {
+            swan.set_channels_last();
+        }
+        Ok(Encoder { swan, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> EncoderConfig {
+        self.config
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Swan {
+        &self.swan
+    }
+
+    /// Encode a batch of preprocessed images given as a CPU `f32` tensor `B x 3 x 256 x 256`
+    /// (pinned or not); returns `B x 512` normalised `f32` on the CPU.
+    pub fn encode_image_tensor(&self, images: &Tensor) -> Result<Tensor> {
+        let on_device = images.f_to_device_(self.config.device, self.config.precision.kind(), true, false)?;
+        let input = if self.config.channels_last { to_channels_last(&on_device) } else { on_device };
+        Ok(self.swan.encode_images(&input)?.to_device(Device::Cpu))
+    }
+
+    /// Encode `pixels` holding whole preprocessed images back to back (`n x 3 x 256 x 256`).
+    pub fn encode_images(&self, pixels: &[f32]) -> Result<Vec<f32>> {
+        if pixels.len() % IMAGE_FLOATS != 0 {
+            return Err(EmbedError::Input(format!("{} floats is not a whole number of 3 x 256 x 256 images", pixels.len())));
+        }
+        let n = (pixels.len() / IMAGE_FLOATS) as i64;
+        let images = Tensor::from_slice(pixels).view([n, 3, IMAGE_SIZE, IMAGE_SIZE]);
+        Ok(Vec::<f32>::try_from(self.encode_image_tensor(&images)?.view([-1]))?)
+    }
+
+    /// Encode captions given as token ids (empty = the empty caption), padded per
+    /// `padding`, at most `max_batch` per forward pass. Returns `n x 512` normalised
+    /// `f32` in input order.
+    pub fn encode_captions(&self, captions: &[Vec<i64>], padding: TextPadding, max_batch: usize) -> Result<Vec<f32>> {
+        let dim = EMBED_DIM as usize;
+        let lengths: Vec<usize> = captions.iter().map(Vec::len).collect();
+        let mut out = vec![0f32; captions.len() * dim];
+        for batch in plan(&lengths, padding, max_batch) {
+            let width = batch.width;
+            let mut ids = vec![0i64; batch.members.len() * width];
+            let mut lens = Vec::with_capacity(batch.members.len());
+            for (row, &i) in batch.members.iter().enumerate() {
+                ids[row * width..row * width + captions[i].len()].copy_from_slice(&captions[i]);
+                lens.push(captions[i].len().max(1) as i64);
+            }
+            // T is the batch's width, which for part of a shard split over several
+            // batches exceeds its own longest member: the shard's padding is kept.
+            let ids = Tensor::from_slice(&ids).view([batch.members.len() as i64, width as i64]).to_device(self.config.device);
+            let emb = self.swan.encode_texts(&ids, &lens)?.to_device(Device::Cpu);
+            let emb = Vec::<f32>::try_from(emb.view([-1]))?;
+            for (row, &i) in batch.members.iter().enumerate() {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&emb[row * dim..(row + 1) * dim]);
+            }
+        }
+        Ok(out)
+    }
+}
