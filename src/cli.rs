@@ -47,6 +47,72 @@ pub enum Command {
     /// Inspect and convert embedding files (.npy).
     #[command(subcommand)]
     Npy(NpyCommand),
+    /// Write a checkpoint: `hashinit` makes swan-hashinit v1 weights (for tests and demos;
+    /// not a trained model).
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+    /// Measure forward-pass throughput (images/s, captions/s) and precision deviation.
+    Bench(BenchArgs),
+}
+
+/// Where and how the model runs; shared by every command that runs it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Checkpoint (safetensors with reference key names; see scripts/convert_checkpoint.py).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// cpu, cuda or cuda:N (default: cuda when available).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// fp32, tf32, bf16 or fp16 (default: fp32 on the CPU, tf32 on CUDA).
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Run convolutions channels-last (NHWC).
+    #[arg(long)]
+    pub channels_last: bool,
+    /// CPU threads for libtorch (default: all cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckpointCommand {
+    /// Write swan-hashinit v1 weights (every reference key) as safetensors.
+    Hashinit {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Global seed of the hash (the reference outputs use 1).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Images per forward pass (0 skips images).
+    #[arg(long, default_value_t = 4)]
+    pub image_batch: usize,
+    /// Captions per forward pass (0 skips captions).
+    #[arg(long, default_value_t = 128)]
+    pub text_batch: usize,
+    /// Timed forward passes.
+    #[arg(long, default_value_t = 10)]
+    pub iterations: usize,
+    /// Untimed forward passes first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Write the probe embeddings (8 images, 64 captions) to this .npy.
+    #[arg(long)]
+    pub probe_out: Option<PathBuf>,
+    /// Compare the probe embeddings with this .npy (e.g. written by an fp32 run): min cosine, max abs.
+    #[arg(long)]
+    pub probe_ref: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -16,6 +16,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 mod encoder;
 mod error;
 pub mod hashinit;
@@ -28,3 +29,5 @@ pub use encoder::{Encoder, EncoderConfig, IMAGE_FLOATS};
 pub use error::{EmbedError, Result};
 pub use padding::TextPadding;
 pub use precision::Precision;
+/// The `tch` this crate is built on, so callers name devices and kinds with the same types.
+pub use tch;

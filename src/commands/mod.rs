@@ -1,9 +1,12 @@
 //! One module per subcommand. Each returns the process exit code: 0 success, 1 nothing
 //! found, 2 error (errors are returned, and printed by `main`).
 
+mod bench;
+mod checkpoint;
 mod corpus;
 mod fixtures;
 mod info;
+mod model;
 mod npy;
 
 use crate::cli::{Args, Command};
@@ -16,5 +19,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             fixtures::run(&out, swan_fixtures::FixtureSpec { train_per_scene, test_per_scene, seed }, json)
         }
         Command::Npy(cmd) => npy::run(cmd),
+        Command::Checkpoint(cmd) => checkpoint::run(cmd),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,0 +1,87 @@
+//! Forward-pass throughput of an [`Encoder`], measured the way the reference figures
+//! were: inputs already on the device, warm-up first, wall time around whole batches
+//! (each batch ends with its embeddings back on the host, which synchronises).
+
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::Tensor;
+
+use crate::encoder::Encoder;
+use crate::error::Result;
+use crate::hashinit;
+use crate::padding::TextPadding;
+
+/// One throughput measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Throughput {
+    /// `images` or `captions`.
+    pub what: &'static str,
+    /// Items per forward pass.
+    pub batch: usize,
+    /// Timed forward passes.
+    pub iterations: usize,
+    /// Items per second.
+    pub per_second: f64,
+    /// Mean milliseconds per batch.
+    pub ms_per_batch: f64,
+}
+
+fn time(what: &'static str, batch: usize, warmup: usize, iterations: usize, mut run: impl FnMut() -> Result<()>) -> Result<Throughput> {
+    for _ in 0..warmup {
+        run()?;
+    }
+    let start = Instant::now();
+    for _ in 0..iterations {
+        run()?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Throughput { what, batch, iterations, per_second: (batch * iterations) as f64 / secs, ms_per_batch: secs * 1e3 / iterations as f64 })
+}
+
+/// Images per second at `batch`, on synthetic hashinit images placed on the device.
+pub fn images(encoder: &Encoder, batch: usize, warmup: usize, iterations: usize) -> Result<Throughput> {
+    let cfg = encoder.config();
+    let pixels = hashinit::input_images(batch, 11);
+    let images = Tensor::from_slice(&pixels).view([batch as i64, 3, 256, 256]).to_device(cfg.device);
+    time("images", batch, warmup, iterations, || encoder.encode_image_tensor(&images).map(drop))
+}
+
+/// Token lists with caption-like lengths (5..=30 tokens, mean ~15, as in RSICD/RSITMD).
+pub fn synthetic_captions(count: usize, seed: u64) -> Vec<Vec<i64>> {
+    let u = hashinit::uniform("bench.captions", seed, count * 31);
+    (0..count)
+        .map(|i| {
+            let row = &u[i * 31..(i + 1) * 31];
+            let len = 5 + ((row[0] + 1.0) * 13.0) as usize;
+            row[1..=len].iter().map(|&v| 1 + ((v + 1.0) * 0.5 * 1300.0) as i64).collect()
+        })
+        .collect()
+}
+
+/// Captions per second at `batch`, one reference shard (`shard:batch`) per forward pass.
+pub fn captions(encoder: &Encoder, batch: usize, warmup: usize, iterations: usize) -> Result<Throughput> {
+    let caps = synthetic_captions(batch, 5);
+    time("captions", batch, warmup, iterations, || encoder.encode_captions(&caps, TextPadding::Shard(batch), batch).map(drop))
+}
+
+/// Embeddings of a fixed probe set (8 images, 64 captions), for comparing precisions.
+pub fn probe_embeddings(encoder: &Encoder) -> Result<Vec<f32>> {
+    let mut out = encoder.encode_images(&hashinit::input_images(8, 13))?;
+    out.extend(encoder.encode_captions(&synthetic_captions(64, 17), TextPadding::Alone, 64)?);
+    Ok(out)
+}
+
+/// How far embeddings `b` moved from `a` (rows of 512): min cosine, max |a - b|.
+pub fn deviation(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let mut min_cos = f64::INFINITY;
+    let mut max_abs = 0f64;
+    for (ra, rb) in a.chunks(512).zip(b.chunks(512)) {
+        let dot: f64 = ra.iter().zip(rb).map(|(&x, &y)| x as f64 * y as f64).sum();
+        let na: f64 = ra.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = rb.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+        min_cos = min_cos.min(dot / (na * nb));
+        max_abs = ra.iter().zip(rb).map(|(&x, &y)| (x - y).abs() as f64).fold(max_abs, f64::max);
+    }
+    (min_cos, max_abs)
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# On the GPU machine (device tool), from the repository root, with target/gpu carried
+# (built by scripts/gpu-build.sh):
+#   run: bash scripts/gpu-bench.sh     carry: ["target/gpu"]
+# 1. hashinit parity on CUDA in true fp32 (tolerances 1e-3 / 2e-4);
+# 2. forward-only throughput: fp32, tf32 (PyTorch's defaults) at batch 100, bf16 at 256,
+#    fp16 + channels-last at 256; text at batch 128; each mode's deviation from fp32.
+# Writes JSON lines to $OUT/gpu-bench.jsonl (and prints them).
+set -euo pipefail
+out=${OUT:-.}
+torch_dir=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+export LD_LIBRARY_PATH="$torch_dir/lib:/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+swan=target/gpu/swan
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+"$swan" info --probe cuda
+
+echo "== parity (CUDA, fp32: NVIDIA_TF32_OVERRIDE=0)"
+NVIDIA_TF32_OVERRIDE=0 SWAN_TEST_DEVICE=cuda SWAN_SHARED=/nonexistent target/gpu/parity --test-threads=1 2>&1 | tee "$out/parity.txt" | grep -E "max abs|test result|panicked"
+
+echo "== throughput"
+bench() { "$swan" bench --device cuda --iterations "${ITER:-30}" --warmup 5 --json "$@" | tee -a "$out/gpu-bench.jsonl"; }
+: > "$out/gpu-bench.jsonl"
+NVIDIA_TF32_OVERRIDE=0 bench --precision fp32 --image-batch 100 --text-batch 128 --probe-out "$out/probe_fp32.npy"
+bench --precision tf32 --image-batch 100 --text-batch 128 --probe-ref "$out/probe_fp32.npy"
+bench --precision bf16 --image-batch 256 --text-batch 128 --probe-ref "$out/probe_fp32.npy"
+bench --precision fp16 --channels-last --image-batch 256 --text-batch 128 --probe-ref "$out/probe_fp32.npy"
+bench --precision bf16 --channels-last --image-batch 256 --text-batch 0 --probe-ref "$out/probe_fp32.npy"

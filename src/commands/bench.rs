@@ -1,0 +1,52 @@
+//! `swan bench`: forward-pass throughput and precision deviation.
+
+use std::io::Write;
+
+use swan_embedder::bench;
+
+use crate::cli::BenchArgs;
+
+pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    // Throughput does not depend on the weights: hashinit unless a checkpoint is given.
+    let loaded = super::model::load(&args.model, Some(1))?;
+    let enc = &loaded.encoder;
+    let cfg = enc.config();
+    let mut results = Vec::new();
+    if args.image_batch > 0 {
+        results.push(bench::images(enc, args.image_batch, args.warmup, args.iterations)?);
+    }
+    if args.text_batch > 0 {
+        results.push(bench::captions(enc, args.text_batch, args.warmup, args.iterations)?);
+    }
+    let probe = bench::probe_embeddings(enc)?;
+    if let Some(path) = &args.probe_out {
+        swan_store::npy::write_f32(path, &[probe.len() / 512, 512], &probe)?;
+    }
+    let deviation = match &args.probe_ref {
+        Some(path) => {
+            let reference = swan_store::NpyFile::open(path)?;
+            anyhow::ensure!(reference.shape() == [probe.len() / 512, 512], "{}: not a probe file of this swan", path.display());
+            Some(bench::deviation(reference.as_f32()?, &probe))
+        }
+        None => None,
+    };
+    let device = format!("{:?}", cfg.device);
+    let threads = swan_embedder::tch::get_num_threads();
+    if args.json {
+        crate::output::json_line(&serde_json::json!({
+            "device": device, "precision": cfg.precision, "channels_last": cfg.channels_last, "cpu_threads": threads,
+            "results": results,
+            "deviation_from_ref": deviation.map(|(c, a)| serde_json::json!({"min_cosine": c, "max_abs": a})),
+        }))?;
+        return Ok(0);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "device {device}, precision {}, channels-last {}, {threads} CPU threads", cfg.precision, cfg.channels_last)?;
+    for r in &results {
+        writeln!(out, "{:>9}: {:>10.1}/s at batch {:>4} ({:.1} ms per batch, {} iterations)", r.what, r.per_second, r.batch, r.ms_per_batch, r.iterations)?;
+    }
+    if let Some((cos, abs)) = deviation {
+        writeln!(out, "deviation from reference probe: min cosine {cos:.6}, max abs {abs:.2e}")?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,14 @@
+//! `swan checkpoint hashinit`.
+
+use crate::cli::CheckpointCommand;
+
+pub fn run(cmd: CheckpointCommand) -> anyhow::Result<i32> {
+    match cmd {
+        CheckpointCommand::Hashinit { out, seed } => {
+            swan_embedder::model::write_hashinit_checkpoint(&out, seed)?;
+            let sha = swan_store::fsutil::sha256_file(&out)?;
+            println!("wrote {} (swan-hashinit v1, seed {seed}; sha256 {sha}); deterministic test weights, not a trained model", out.display());
+            Ok(0)
+        }
+    }
+}
