@@ -3,6 +3,7 @@
 //! - [`runtime`]: makes CUDA visible at start-up and reports what libtorch offers.
 //! - [`model`]: SWAN itself, with checkpoints loaded by reference key names.
 //! - [`hashinit`]: swan-hashinit v1 weights and inputs, for parity tests and demos.
+//! - [`text`]: the caption tokenizer (NLTK 3.9.4 `word_tokenize` behaviour) and vocabularies.
 //! - [`Encoder`]: batches of images and captions to normalised vectors, with the
 //!   [`Precision`], device and [`TextPadding`] choices applied.
 //!
@@ -24,6 +25,7 @@ pub mod model;
 pub mod padding;
 pub mod precision;
 pub mod runtime;
+pub mod text;
 
 pub use encoder::{Encoder, EncoderConfig, IMAGE_FLOATS};
 pub use error::{EmbedError, Result};
