@@ -16,9 +16,12 @@ build=1
 [ "${1:-}" = "--no-build" ] && build=0
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 req="$root/scripts/requirements.txt"
-key=$(sha256sum "$req" | cut -c1-12)
+want=$(sha256sum "$req" | cut -c1-16)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/swan
-venv=${SWAN_VENV:-$cache/venv-$key}
+# Keyed by the torch pin only: other requirements change in place (cheap), while a
+# new torch gets a new venv, so clones still on the old pin keep working.
+torch_pin=$(grep -E '^torch==' "$req" | cut -d= -f3)
+venv=${SWAN_VENV:-$cache/venv-torch-$torch_pin}
 stamp="$venv/.swan-complete"
 
 say() { echo "swan-setup: $*" >&2; }
@@ -38,7 +41,19 @@ if [ ! -f "$stamp" ]; then
     rm -rf "$venv"
     mv "$tmp" "$venv"
     "$py" -m venv --upgrade "$venv" >/dev/null
-    touch "$stamp"
+    echo "$want" > "$stamp"
+elif [ "$(cat "$stamp")" != "$want" ]; then
+    say "updating $venv to scripts/requirements.txt"
+    "$venv/bin/python" -m pip install --quiet --progress-bar off -r "$req" >&2
+    echo "$want" > "$stamp"
+fi
+
+# nasm lets libjpeg-turbo (mozjpeg-sys) build its SIMD decoder; without it the build
+# falls back to plain C, which decodes the same pixels, 2-3x slower.
+if ! command -v nasm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing nasm (Debian package) for libjpeg-turbo's SIMD code"
+    { apt-get install -y -q nasm || { apt-get update -q && apt-get install -y -q nasm; }; } >/dev/null 2>&1 \
+        || say "could not install nasm; JPEG decoding will use plain C"
 fi
 
 # `.venv` in the clone: the one path that .cargo/config.toml and the scripts know.

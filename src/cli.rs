@@ -47,10 +47,31 @@ pub enum Command {
     /// Inspect and convert embedding files (.npy).
     #[command(subcommand)]
     Npy(NpyCommand),
+    /// Embed a whole corpus (or a 1/N slice) into images.npy, captions.npy and a
+    /// manifest; resumable after a crash, bad images listed in errors.jsonl.
+    Embed(EmbedArgs),
+    /// Join the outputs of `swan embed --shard I/N` runs into one set.
+    Merge {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Shard output folders (any order).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embed image files and/or captions with a checkpoint; print the vectors or write
+    /// them as .npy files with a manifest.
+    Encode(EncodeArgs),
     /// Write a checkpoint: `hashinit` makes swan-hashinit v1 weights (for tests and demos;
     /// not a trained model).
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
+    /// Build vocabularies and tokenize captions the way the reference does.
+    #[command(subcommand)]
+    Vocab(VocabCommand),
     /// Measure forward-pass throughput (images/s, captions/s) and precision deviation.
     Bench(BenchArgs),
 }
@@ -163,4 +184,119 @@ pub enum NpyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VocabCommand {
+    /// Build a vocabulary from a corpus's captions with the reference rules: NLTK
+    /// tokenization, English stopwords dropped, words seen at least --min-count times,
+    /// ids in order of first appearance, `<unk>` last.
+    Build {
+        /// Corpus (precomp folder or JSON Lines manifest).
+        corpus: PathBuf,
+        /// Precomp splits to read, in order (the reference vocabularies read train then test).
+        #[arg(long, value_delimiter = ',', default_value = "train,test")]
+        splits: Vec<String>,
+        /// Minimum count for a word to get an id.
+        #[arg(long, default_value_t = 5)]
+        min_count: usize,
+        /// Output vocabulary JSON (the reference format).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print, for each caption line of FILE, a JSON object with its line number, tokens and ids.
+    Tokenize {
+        /// Vocabulary JSON.
+        #[arg(long)]
+        vocab: PathBuf,
+        /// Caption file, one caption per line ("-" for standard input).
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Vocabulary JSON (needed for captions).
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
+    /// Image file to embed (JPEG, PNG or TIFF); repeatable.
+    #[arg(long = "image")]
+    pub images: Vec<PathBuf>,
+    /// Caption to embed; repeatable.
+    #[arg(long = "caption")]
+    pub captions: Vec<String>,
+    /// File of captions to embed, one per line.
+    #[arg(long)]
+    pub captions_file: Option<PathBuf>,
+    /// Text padding: alone (default; each caption on its own, as for queries) or shard:N.
+    #[arg(long, default_value = "alone")]
+    pub text_padding: String,
+    /// Items per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Write images.npy / captions.npy and manifest.json into this folder instead of printing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Element type of written files: f32 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Print JSON lines (one per vector) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Corpus: precomp folder, JSON Lines manifest or image folder.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Split of a precomp corpus.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Image folder of a precomp corpus (default: CORPUS/images).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Vocabulary JSON (needed when the corpus has captions).
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Element type of the files: f32 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Items per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Rows per durable chunk (the unit of resumption and of --shard slices).
+    #[arg(long, default_value_t = 1024)]
+    pub chunk_rows: usize,
+    /// Decode threads (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Decoded batches allowed to wait for the device.
+    #[arg(long, default_value_t = 4)]
+    pub queue: usize,
+    /// Caption padding: shard:128 (the reference evaluation's) or alone.
+    #[arg(long, default_value = "shard:128")]
+    pub text_padding: String,
+    /// Embed slice I of N (0-based), e.g. 0/4; join the outputs with `swan merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Stop at the first unreadable image or caption instead of listing it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Skip images.
+    #[arg(long)]
+    pub no_images: bool,
+    /// Skip captions.
+    #[arg(long)]
+    pub no_captions: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -33,6 +33,15 @@ pub struct Encoder {
     config: EncoderConfig,
 }
 
+/// `(x / 255 - mean) / std` per channel, in `f32`: torchvision's `ToTensor` then
+/// `Normalize`, operation for operation.
+fn normalize_on_device(chw_u8: &Tensor) -> Tensor {
+    let opts = (Kind::Float, chw_u8.device());
+    let mean = Tensor::from_slice(&crate::image::MEAN).to_device(opts.1).view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&crate::image::STD).to_device(opts.1).view([1, 3, 1, 1]);
+    (chw_u8.to_kind(opts.0) / 255.0 - mean) / std
+}
+
 /// Floats in one preprocessed image (`3 x 256 x 256`).
 pub const IMAGE_FLOATS: usize = (3 * IMAGE_SIZE * IMAGE_SIZE) as usize;
 
@@ -68,6 +77,33 @@ impl Encoder {
     pub fn encode_image_tensor(&self, images: &Tensor) -> Result<Tensor> {
         let on_device = images.f_to_device_(self.config.device, self.config.precision.kind(), true, false)?;
         let input = if self.config.channels_last { to_channels_last(&on_device) } else { on_device };
+        Ok(self.swan.encode_images(&input)?.to_device(Device::Cpu))
+    }
+
+    /// Encode a batch of resized 8-bit images, `B x 256 x 256 x 3` (`u8`, HWC, on the
+    /// CPU, pinned or not). The copy to the device moves bytes, not floats, and the
+    /// normalisation runs on the device with the same operations as torchvision's
+    /// `ToTensor` + `Normalize`, so the result equals encoding the normalised floats.
+    pub fn encode_image_u8(&self, images: &Tensor) -> Result<Tensor> {
+        self.encode_uploaded_u8(&self.upload_u8(images)?)
+    }
+
+    /// First half of [`Encoder::encode_image_u8`]: start the copy of a `B x 256 x 256 x 3`
+    /// `u8` batch to the device (asynchronous when the host memory is pinned).
+    pub fn upload_u8(&self, images: &Tensor) -> Result<Tensor> {
+        let size = images.size();
+        if size.len() != 4 || size[1] != IMAGE_SIZE || size[2] != IMAGE_SIZE || size[3] != 3 || images.kind() != Kind::Uint8 {
+            return Err(EmbedError::Input(format!("expected B x 256 x 256 x 3 u8 images, got {size:?} {:?}", images.kind())));
+        }
+        Ok(images.f_to_device_(self.config.device, Kind::Uint8, true, false)?)
+    }
+
+    /// Second half of [`Encoder::encode_image_u8`]: normalise on the device, run the
+    /// model, return `B x 512` normalised `f32` on the CPU.
+    pub fn encode_uploaded_u8(&self, on_device: &Tensor) -> Result<Tensor> {
+        let floats = normalize_on_device(&on_device.permute([0, 3, 1, 2]));
+        let input = if self.config.channels_last { to_channels_last(&floats) } else { floats.contiguous() };
+        let input = if self.config.precision.kind() != Kind::Float { input.to_kind(self.config.precision.kind()) } else { input };
         Ok(self.swan.encode_images(&input)?.to_device(Device::Cpu))
     }
 

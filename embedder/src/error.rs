@@ -22,6 +22,18 @@ pub enum EmbedError {
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(String),
+    /// An error reading or writing swan's files.
+    #[error(transparent)]
+    Store(#[from] swan_store::Error),
+    /// An image that could not be read, in strict mode.
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    /// A vocabulary that could not be read.
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
+    /// The job was stopped (`--strict` on a bad item, or a failure elsewhere).
+    #[error("{0}")]
+    Stopped(String),
     /// A file-system error.
     #[error("{}: {source}", path.display())]
     Io {

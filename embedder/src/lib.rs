@@ -3,6 +3,8 @@
 //! - [`runtime`]: makes CUDA visible at start-up and reports what libtorch offers.
 //! - [`model`]: SWAN itself, with checkpoints loaded by reference key names.
 //! - [`hashinit`]: swan-hashinit v1 weights and inputs, for parity tests and demos.
+//! - [`image`]: decoding and Pillow-exact preprocessing.
+//! - [`pipeline`]: whole corpora to embedding files, resumably (`swan embed`).
 //! - [`text`]: the caption tokenizer (NLTK 3.9.4 `word_tokenize` behaviour) and vocabularies.
 //! - [`Encoder`]: batches of images and captions to normalised vectors, with the
 //!   [`Precision`], device and [`TextPadding`] choices applied.
@@ -21,8 +23,10 @@ pub mod bench;
 mod encoder;
 mod error;
 pub mod hashinit;
+pub mod image;
 pub mod model;
 pub mod padding;
+pub mod pipeline;
 pub mod precision;
 pub mod runtime;
 pub mod text;

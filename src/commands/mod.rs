@@ -4,10 +4,15 @@
 mod bench;
 mod checkpoint;
 mod corpus;
+mod embed;
+mod encode;
+mod merge;
+mod progress;
 mod fixtures;
 mod info;
 mod model;
 mod npy;
+mod vocab;
 
 use crate::cli::{Args, Command};
 
@@ -21,5 +26,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Npy(cmd) => npy::run(cmd),
         Command::Checkpoint(cmd) => checkpoint::run(cmd),
         Command::Bench(a) => bench::run(a),
+        Command::Vocab(cmd) => vocab::run(cmd),
+        Command::Encode(a) => encode::run(a),
+        Command::Embed(a) => embed::run(a),
+        Command::Merge { out, shards, json } => merge::run(&out, &shards, json),
     }
 }
