@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# swan's main job on the bundled fixture corpus (fixtures/corpus): read the corpus and
-# summarise it, then write an embedding file and read it back. Sets itself up first.
+# swan's main job on the bundled fixture corpus (fixtures/corpus: synthetic aerial
+# scenes in the RSICD/RSITMD precomp layout): embed it, evaluate retrieval, search it.
+# Sets itself up first (venv with torch, release build).
+#
+# The checkpoint is made by swan-hashinit (deterministic weights, not a trained SWAN):
+# this demonstrates the pipeline end to end, not retrieval quality; the figures it
+# prints are near chance. Use a converted checkpoint (scripts/convert_checkpoint.py)
+# and a real corpus for real numbers.
 #
 #   scripts/demo.sh [OUT_DIR]     (default: demo-out/)
 set -euo pipefail
@@ -9,15 +15,31 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/demo-out}
 mkdir -p "$out"
 swan="$root/target/release/swan"
+corpus="$root/fixtures/corpus"
 step() { printf '\n== %s\n' "$*"; }
 
-step "swan info"
+step "libtorch"
 "$swan" info
 
-step "the fixture corpus (synthetic aerial scenes; regenerate with: swan fixtures --out DIR)"
-"$swan" corpus "$root/fixtures/corpus" --split train
-"$swan" corpus "$root/fixtures/corpus" --split test
+step "the fixture corpus"
+"$swan" corpus "$corpus" --split test
 
-step "write an embedding file (f32 -> f16, normalised) and read it back"
-"$swan" npy convert "$root/fixtures/reference/model-seed1/image_embedding_raw.npy" "$out/image_embedding.f16.npy" --dtype f16 --normalize
-"$swan" npy info "$out/image_embedding.f16.npy"
+step "a swan-hashinit checkpoint and the corpus's vocabulary"
+[ -f "$out/hashinit.safetensors" ] || "$swan" checkpoint hashinit --out "$out/hashinit.safetensors"
+"$swan" vocab build "$corpus" --out "$out/vocab.json"
+
+step "embed the test split (CPU, fp32; resumable: rerun after an interruption)"
+"$swan" embed --corpus "$corpus" --split test --checkpoint "$out/hashinit.safetensors" \
+    --vocab "$out/vocab.json" --out "$out/test" --device cpu --batch-size 8
+"$swan" npy info "$out/test/images.npy"
+
+step "evaluate (hashinit weights: expect chance-level figures)"
+"$swan" eval --embeddings "$out/test"
+
+step "search by text"
+"$swan" search --embeddings "$out/test" --text "many green trees in a dense forest" \
+    --checkpoint "$out/hashinit.safetensors" --vocab "$out/vocab.json" --device cpu -k 5
+
+step "search by image"
+"$swan" search --embeddings "$out/test" --image "$corpus/images/water_7.tif" \
+    --checkpoint "$out/hashinit.safetensors" --device cpu -k 5

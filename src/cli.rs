@@ -62,6 +62,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Retrieval metrics (R@1/5/10, medR, meanR, mR, scene recall) of an embedding set,
+    /// or of a precomputed similarity matrix.
+    Eval(EvalArgs),
+    /// Search an embedding set by free text, image file, or row.
+    Search(SearchArgs),
     /// Embed image files and/or captions with a checkpoint; print the vectors or write
     /// them as .npy files with a manifest.
     Encode(EncodeArgs),
@@ -297,6 +302,67 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub no_captions: bool,
     /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Embedding folder written by `swan embed` (images and captions).
+    #[arg(long, conflicts_with = "sims")]
+    pub embeddings: Option<PathBuf>,
+    /// Corpus of the embeddings, if not where the manifest says.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Image folder of a precomp corpus (default: CORPUS/images).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Precomputed similarity matrix (.npy, images x captions, f32 or f64).
+    #[arg(long, requires = "filenames")]
+    pub sims: Option<PathBuf>,
+    /// With --sims: one image file name per caption line (like test_filename.txt).
+    #[arg(long)]
+    pub filenames: Option<PathBuf>,
+    /// Cut-offs r for scene recall SR@r.
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
+    pub scene_recall: Vec<usize>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Embedding folder written by `swan embed`.
+    #[arg(long)]
+    pub embeddings: PathBuf,
+    /// Corpus of the embeddings, if not where the manifest says (for names and captions).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Free-text query (encoded alone with the text branch; needs --checkpoint and --vocab).
+    #[arg(long, group = "query")]
+    pub text: Option<String>,
+    /// Image file query (needs --checkpoint).
+    #[arg(long, group = "query")]
+    pub image: Option<PathBuf>,
+    /// Query by a row of the set: `images:N` or `captions:N`.
+    #[arg(long, group = "query")]
+    pub row: Option<String>,
+    /// What to search: images or captions (default: images for text queries, captions otherwise).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Results to show.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Keep only results of this scene label.
+    #[arg(long)]
+    pub scene: Option<String>,
+    /// Vocabulary JSON, for --text.
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
 }

@@ -6,6 +6,9 @@ mod checkpoint;
 mod corpus;
 mod embed;
 mod encode;
+mod eval;
+mod search;
+mod set;
 mod merge;
 mod progress;
 mod fixtures;
@@ -28,6 +31,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Bench(a) => bench::run(a),
         Command::Vocab(cmd) => vocab::run(cmd),
         Command::Encode(a) => encode::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Search(a) => search::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Merge { out, shards, json } => merge::run(&out, &shards, json),
     }

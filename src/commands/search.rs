@@ -1,0 +1,127 @@
+//! `swan search`: top-k of an embedding set for a free-text, image or row query.
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use swan_embedder::pipeline::{load_input, PIXELS};
+use swan_embedder::tch::Tensor;
+use swan_embedder::text::Vocab;
+use swan_embedder::TextPadding;
+use swan_searcher::{search, Rows};
+use swan_store::{NpyFile, Table};
+
+use super::set::EmbeddingSet;
+use crate::cli::SearchArgs;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Target {
+    Images,
+    Captions,
+}
+
+#[derive(Serialize)]
+struct Result_ {
+    rank: usize,
+    score: f32,
+    row: u32,
+    /// Image file name (image hits) or the caption's image (caption hits).
+    image: String,
+    scene: Option<String>,
+    /// The caption (caption hits) or the image's first caption (image hits).
+    caption: Option<String>,
+}
+
+pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
+    let set = EmbeddingSet::open(&args.embeddings, args.corpus.as_deref(), None)?;
+    let parse_target = |t: &str| match t {
+        "images" => Ok(Target::Images),
+        "captions" => Ok(Target::Captions),
+        _ => bail!("--target must be images or captions, not '{t}'"),
+    };
+    let (query, default_target) = query_vector(&args, &set)?;
+    let target = match &args.target {
+        Some(t) => parse_target(t)?,
+        None => default_target,
+    };
+    let (file, table): &(NpyFile, Table) = match target {
+        Target::Images => set.images.as_ref().context("this set has no image embeddings")?,
+        Target::Captions => set.captions.as_ref().context("this set has no caption embeddings")?,
+    };
+    let rows = Rows::from_npy(file)?.with_invalid(&table.invalid)?;
+    let items = table.item_indices();
+    let corpus = &set.corpus;
+    let image_of = |row: usize| match target {
+        Target::Images => items[row],
+        Target::Captions => corpus.captions[items[row]].image,
+    };
+    let scene_ok = |row: usize| args.scene.as_deref().is_none_or(|s| corpus.images[image_of(row)].scene.as_deref() == Some(s));
+    let filter: &(dyn Fn(usize) -> bool + Sync) = &scene_ok;
+    let hits = search(&rows, &query, args.k, args.scene.is_some().then_some(filter))?.pop().unwrap_or_default();
+    let by_image = corpus.captions_by_image();
+    let results: Vec<Result_> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let image = image_of(h.id as usize);
+            let caption = match target {
+                Target::Captions => Some(corpus.captions[items[h.id as usize]].text.clone()),
+                Target::Images => by_image[image].first().map(|&c| corpus.captions[c].text.clone()),
+            };
+            Result_ { rank: i + 1, score: h.score, row: h.id, image: corpus.images[image].name.clone(), scene: corpus.images[image].scene.clone(), caption }
+        })
+        .collect();
+    if args.json {
+        for r in &results {
+            crate::output::json_line(r)?;
+        }
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{:>4} {:>8} {:>6}  {:<28} {:<18} caption", "rank", "score", "row", "image", "scene")?;
+        for r in &results {
+            writeln!(
+                out,
+                "{:>4} {:>8.4} {:>6}  {:<28} {:<18} {}",
+                r.rank,
+                r.score,
+                r.row,
+                r.image,
+                r.scene.as_deref().unwrap_or("-"),
+                r.caption.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(if results.is_empty() { 1 } else { 0 })
+}
+
+/// The query as a normalised vector, and the default target for its kind.
+fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f32>, Target)> {
+    if let Some(spec) = &args.row {
+        let (which, n) = spec.split_once(':').context("--row must be images:N or captions:N")?;
+        let n: usize = n.parse().with_context(|| format!("--row {spec}: N must be a row number"))?;
+        let (file, target) = match which {
+            "images" => (&set.images, Target::Captions),
+            "captions" => (&set.captions, Target::Images),
+            _ => bail!("--row must be images:N or captions:N"),
+        };
+        let (file, _) = file.as_ref().with_context(|| format!("this set has no {which}"))?;
+        let mut v = vec![0f32; file.dim()];
+        file.row_into_f32(n, &mut v)?;
+        return Ok((v, target));
+    }
+    let model = super::model::load(&args.model, None)?;
+    if let Some(text) = &args.text {
+        let vocab_path = args.vocab.as_ref().context("--text needs --vocab VOCAB.json")?;
+        let vocab = Vocab::load(vocab_path)?;
+        // Queries are encoded alone: deterministic, independent of any batch.
+        let v = model.encoder.encode_captions(&[vocab.encode(text)], TextPadding::Alone, 1)?;
+        return Ok((v, Target::Images));
+    }
+    if let Some(path) = &args.image {
+        let mut pixels = vec![0u8; PIXELS];
+        load_input(path, &mut pixels)?;
+        let v = model.encoder.encode_image_u8(&Tensor::from_slice(&pixels).view([1, 256, 256, 3]))?;
+        return Ok((Vec::<f32>::try_from(v.view([-1]))?, Target::Captions));
+    }
+    bail!("give a query: --text TEXT, --image FILE or --row images:N|captions:N")
+}
