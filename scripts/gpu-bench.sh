@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool), from the repository root, with target/gpu carried
 # (built by scripts/gpu-build.sh):
-#   run: bash scripts/gpu-bench.sh     carry: ["target/gpu"]
+#   run: bash scripts/gpu-bench.sh     carry: ["target/gpu"]   (timeout ~540 s)
 # 1. hashinit parity on CUDA in true fp32 (tolerances 1e-3 / 2e-4);
 # 2. forward-only throughput: fp32, tf32 (PyTorch's defaults) at batch 100, bf16 at 256,
 #    fp16 + channels-last at 256; text at batch 128; each mode's deviation from fp32.
@@ -25,3 +25,8 @@ bench --precision tf32 --image-batch 100 --text-batch 128 --probe-ref "$out/prob
 bench --precision bf16 --image-batch 256 --text-batch 128 --probe-ref "$out/probe_fp32.npy"
 bench --precision fp16 --channels-last --image-batch 256 --text-batch 128 --probe-ref "$out/probe_fp32.npy"
 bench --precision bf16 --channels-last --image-batch 256 --text-batch 0 --probe-ref "$out/probe_fp32.npy"
+
+echo "== end-to-end embedding (scripts/bench_embed.sh: 20,000 synthetic 224x224 JPEGs)"
+export SWAN="$PWD/target/gpu/swan" DEVICE=cuda N=${N:-20000}
+BATCH=256 PRECISION=fp16 EXTRA=--channels-last scripts/bench_embed.sh | tee -a "$out/gpu-embed.jsonl"
+BATCH=100 PRECISION=tf32 scripts/bench_embed.sh | tee -a "$out/gpu-embed.jsonl"

@@ -130,6 +130,16 @@ pub struct BenchArgs {
     /// Untimed forward passes first.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
+    /// Instead of the model: time decode + resize of this corpus's images (first
+    /// --decode-limit), on 1 worker and on --workers.
+    #[arg(long)]
+    pub decode: Option<PathBuf>,
+    /// Images to decode with --decode.
+    #[arg(long, default_value_t = 2000)]
+    pub decode_limit: usize,
+    /// Worker threads for --decode (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Write the probe embeddings (8 images, 64 captions) to this .npy.
     #[arg(long)]
     pub probe_out: Option<PathBuf>,

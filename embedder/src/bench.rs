@@ -15,11 +15,11 @@ use crate::padding::TextPadding;
 /// One throughput measurement.
 #[derive(Clone, Debug, Serialize)]
 pub struct Throughput {
-    /// `images` or `captions`.
+    /// `images`, `captions` or `decode`.
     pub what: &'static str,
-    /// Items per forward pass.
+    /// Items per forward pass (for `decode`: worker threads).
     pub batch: usize,
-    /// Timed forward passes.
+    /// Timed forward passes (for `decode`: images decoded).
     pub iterations: usize,
     /// Items per second.
     pub per_second: f64,
@@ -84,4 +84,23 @@ pub fn deviation(a: &[f32], b: &[f32]) -> (f64, f64) {
         max_abs = ra.iter().zip(rb).map(|(&x, &y)| (x - y).abs() as f64).fold(max_abs, f64::max);
     }
     (min_cos, max_abs)
+}
+
+/// Decode + convert + resize throughput (the CPU half of `swan embed`) over `paths`
+/// on `workers` threads: images per second, and per core.
+pub fn decode(paths: &[std::path::PathBuf], workers: usize) -> Result<Throughput> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers.max(1)).build().map_err(|e| crate::EmbedError::Input(e.to_string()))?;
+    let start = Instant::now();
+    let failures = pool.install(|| {
+        paths
+            .par_iter()
+            .map_init(|| vec![0u8; crate::pipeline::PIXELS], |buf, p| crate::pipeline::load_input(p, buf).is_err() as usize)
+            .sum::<usize>()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    if failures > 0 {
+        return Err(crate::EmbedError::Input(format!("{failures} of {} images failed to decode", paths.len())));
+    }
+    Ok(Throughput { what: "decode", batch: workers, iterations: paths.len(), per_second: paths.len() as f64 / secs, ms_per_batch: secs * 1e3 / paths.len() as f64 })
 }

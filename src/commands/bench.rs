@@ -7,6 +7,9 @@ use swan_embedder::bench;
 use crate::cli::BenchArgs;
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    if let Some(corpus) = &args.decode {
+        return decode(&args, corpus);
+    }
     // Throughput does not depend on the weights: hashinit unless a checkpoint is given.
     let loaded = super::model::load(&args.model, Some(1))?;
     let enc = &loaded.encoder;
@@ -47,6 +50,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     }
     if let Some((cos, abs)) = deviation {
         writeln!(out, "deviation from reference probe: min cosine {cos:.6}, max abs {abs:.2e}")?;
+    }
+    Ok(0)
+}
+
+fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<i32> {
+    let c = swan_store::Corpus::open(corpus, &swan_store::CorpusOptions::default())?;
+    let paths: Vec<std::path::PathBuf> = c.images.iter().take(args.decode_limit).map(|i| i.path.clone()).collect();
+    anyhow::ensure!(!paths.is_empty(), "{}: no images", corpus.display());
+    let all = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    // Warm the page cache so the figures measure decoding, not the disk.
+    bench::decode(&paths, all)?;
+    let mut results = vec![bench::decode(&paths, 1)?];
+    if all > 1 {
+        results.push(bench::decode(&paths, all)?);
+    }
+    if args.json {
+        crate::output::json_line(&serde_json::json!({ "corpus": corpus, "images": paths.len(), "decoder": swan_embedder::image::JPEG_DECODER, "results": results }))?;
+    } else {
+        for r in &results {
+            println!("decode+resize: {:>8.1} images/s on {} worker(s) ({:.1} per worker), {} images, JPEG via {}", r.per_second, r.batch, r.per_second / r.batch as f64, paths.len(), swan_embedder::image::JPEG_DECODER);
+        }
     }
     Ok(0)
 }
