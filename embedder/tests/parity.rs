@@ -239,3 +239,22 @@ fn channels_last_changes_nothing_that_matters() {
     eprintln!("channels-last image_embedding: max abs diff {d:.3e}");
     assert!(d <= tol_intermediate, "{d:e}");
 }
+
+#[test]
+fn u8_input_path_equals_the_float_tensor_path() {
+    use swan_embedder::{image, pipeline, Encoder, EncoderConfig};
+    // `swan encode` and `swan embed` feed 8-bit pixels and normalise on the device; the
+    // tensor path feeds floats normalised on the host. Same pixels, same vector.
+    let enc = Encoder::new(Swan::hashinit(1, device()), EncoderConfig { device: device(), ..EncoderConfig::cpu() }).unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/corpus/images");
+    for name in ["forest_6.jpg", "water_7.tif"] {
+        let path = dir.join(name);
+        let mut floats = vec![0f32; image::INPUT_LEN];
+        image::preprocess_file(&path, &mut floats).unwrap();
+        let from_floats = enc.encode_images(&floats).unwrap();
+        let mut bytes = vec![0u8; pipeline::PIXELS];
+        pipeline::load_input(&path, &mut bytes).unwrap();
+        let from_bytes = enc.encode_image_u8(&Tensor::from_slice(&bytes).view([1, 256, 256, 3])).unwrap();
+        assert_eq!(Vec::<f32>::try_from(from_bytes.view([-1])).unwrap(), from_floats, "{name}");
+    }
+}
