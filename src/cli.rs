@@ -111,6 +111,9 @@ pub enum CheckpointCommand {
         /// Global seed of the hash (the reference outputs use 1).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -218,6 +221,9 @@ pub enum VocabCommand {
         /// Output vocabulary JSON (the reference format).
         #[arg(long)]
         out: PathBuf,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Print, for each caption line of FILE, a JSON object with its line number, tokens and ids.
     Tokenize {

@@ -10,7 +10,7 @@ use crate::cli::VocabCommand;
 
 pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
     match cmd {
-        VocabCommand::Build { corpus, splits, min_count, out } => {
+        VocabCommand::Build { corpus, splits, min_count, out, json } => {
             let mut captions = Vec::new();
             let is_precomp = corpus.is_dir();
             let splits: Vec<Option<String>> = if is_precomp { splits.into_iter().map(Some).collect() } else { vec![None] };
@@ -21,6 +21,10 @@ pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
             }
             let vocab = Vocab::build(captions.iter().map(String::as_str), min_count);
             vocab.save(&out)?;
+            if json {
+                crate::output::json_line(&serde_json::json!({ "out": out, "words": vocab.len() - 1, "unk": vocab.unk(), "captions": captions.len() }))?;
+                return Ok(0);
+            }
             println!("wrote {} ({} words + <unk> = {}, from {} captions)", out.display(), vocab.len() - 1, vocab.unk(), captions.len());
             Ok(0)
         }
