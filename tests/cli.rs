@@ -1,25 +1,10 @@
 //! The `swan` binary end to end, each test in a fresh temporary folder.
 
+mod common;
+
+use common::{json, ok, repo, swan};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn swan(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swan")).args(args).current_dir(cwd).output().expect("run swan")
-}
-
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = swan(args, cwd);
-    assert!(out.status.success(), "swan {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(args: &[&str], cwd: &Path) -> serde_json::Value {
-    serde_json::from_str(ok(args, cwd).lines().next().unwrap()).unwrap()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -1,19 +1,13 @@
 //! `swan embed`, `swan merge` and `swan encode` end to end on small corpora cut from the
 //! fixture corpus, with a swan-hashinit checkpoint (pipeline checks, not retrieval quality).
 
+mod common;
+
+use common::{ok, swan};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn swan(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swan")).args(args).current_dir(cwd).output().expect("run swan")
-}
-
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = swan(args, cwd);
-    assert!(out.status.success(), "swan {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn fixture_images() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/images")
@@ -43,7 +37,8 @@ fn first_images(n: usize) -> Vec<PathBuf> {
     pick
 }
 
-const EMBED: &[&str] = &["embed", "--corpus", "corpus.jsonl", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu"];
+const EMBED: &[&str] =
+    &["embed", "--corpus", "corpus.jsonl", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu"];
 
 fn embed(dir: &Path, out: &str, extra: &[&str]) -> String {
     let mut args: Vec<&str> = EMBED.to_vec();
@@ -69,7 +64,8 @@ fn embedded_rows_equal_swan_encode_of_the_same_items() {
     let images = first_images(5);
     setup(dir.path(), &images);
     embed(dir.path(), "out", &["--batch-size", "2", "--text-padding", "alone"]);
-    let mut args = vec!["encode", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu", "--json", "--batch-size", "2"];
+    let mut args =
+        vec!["encode", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu", "--json", "--batch-size", "2"];
     let image_args: Vec<String> = images.iter().map(|p| p.display().to_string()).collect();
     for p in &image_args {
         args.extend(["--image", p.as_str()]);
@@ -79,7 +75,8 @@ fn embedded_rows_equal_swan_encode_of_the_same_items() {
         args.extend(["--caption", c]);
     }
     let encoded: Vec<serde_json::Value> = ok(&args, dir.path()).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let vec_of = |v: &serde_json::Value| -> Vec<f32> { v["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    let vec_of =
+        |v: &serde_json::Value| -> Vec<f32> { v["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
     let img_rows = rows(&dir.path().join("out/images.npy"));
     for (i, v) in encoded[..images.len()].iter().enumerate() {
         assert_eq!(vec_of(v), img_rows[i * 512..(i + 1) * 512], "image {i}");
@@ -199,7 +196,14 @@ fn killed_embed_resumes_to_identical_files() {
 
     let out = embed(dir.path(), "killed", &common);
     assert!(out.contains("resumed"), "{out}");
-    let resumed: usize = out.lines().find(|l| l.contains("images:")).and_then(|l| l.split(" computed, ").nth(1)).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    let resumed: usize = out
+        .lines()
+        .find(|l| l.contains("images:"))
+        .and_then(|l| l.split(" computed, ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(resumed >= kill_after, "resumed {resumed} of {kill_after}\n{out}");
     for f in ["images.npy", "captions.npy", "manifest.json", "errors.jsonl"] {
         assert!(read(dir.path().join("reference").join(f)) == read(dir.path().join("killed").join(f)), "{f} differs after resume");

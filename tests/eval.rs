@@ -1,15 +1,8 @@
 //! `swan eval` reproduces the reference metric figures; `swan search` answers from a set.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn swan(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_swan")).args(args).current_dir(cwd).output().expect("run swan")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{repo, swan};
 
 /// Every number in `want` is in `got` at the same place, to `tol`.
 fn assert_close(got: &serde_json::Value, want: &serde_json::Value, tol: f64, at: &str) {
@@ -30,10 +23,7 @@ fn assert_close(got: &serde_json::Value, want: &serde_json::Value, tol: f64, at:
 #[test]
 fn similarity_matrix_metrics_equal_the_reference_figures() {
     let dir = repo().join("fixtures/metrics-rsitmd-sample");
-    let out = swan(
-        &["eval", "--sims", "sims.npy", "--filenames", "filenames.txt", "--scene-recall", "1,5,10,20", "--json"],
-        &dir,
-    );
+    let out = swan(&["eval", "--sims", "sims.npy", "--filenames", "filenames.txt", "--scene-recall", "1,5,10,20", "--json"], &dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let want: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();

@@ -102,5 +102,11 @@ pub fn decode(paths: &[std::path::PathBuf], workers: usize) -> Result<Throughput
     if failures > 0 {
         return Err(crate::EmbedError::Input(format!("{failures} of {} images failed to decode", paths.len())));
     }
-    Ok(Throughput { what: "decode", batch: workers, iterations: paths.len(), per_second: paths.len() as f64 / secs, ms_per_batch: secs * 1e3 / paths.len() as f64 })
+    Ok(Throughput {
+        what: "decode",
+        batch: workers,
+        iterations: paths.len(),
+        per_second: paths.len() as f64 / secs,
+        ms_per_batch: secs * 1e3 / paths.len() as f64,
+    })
 }

@@ -40,7 +40,11 @@ pub fn init() -> &'static CudaLibrary {
         if handle.is_null() {
             // SAFETY: dlerror returns a thread-local C string or null.
             let msg = unsafe { libc::dlerror() };
-            let msg = if msg.is_null() { "unknown error".into() } else { unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned() };
+            let msg = if msg.is_null() {
+                "unknown error".into()
+            } else {
+                unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+            };
             return CudaLibrary::Failed(msg);
         }
         CudaLibrary::Loaded(path)

@@ -163,7 +163,9 @@ fn text_branch_matches_the_reference_in_both_padding_modes() {
     let swan = Swan::hashinit(1, device());
     let out = swan.text_intermediates(&batch_ids(), &lengths()).unwrap();
     let batch = swan.encode_texts(&batch_ids(), &lengths()).unwrap();
-    for (name, got, tol) in [("text_gru", &out.gru, tol_intermediate), ("text_ga", &out.ga, tol_intermediate), ("text_embedding_batch", &batch, tol_embedding)] {
+    for (name, got, tol) in
+        [("text_gru", &out.gru, tol_intermediate), ("text_ga", &out.ga, tol_intermediate), ("text_embedding_batch", &batch, tol_embedding)]
+    {
         let d = e.max_diff(name, got);
         eprintln!("{name}: max abs diff {d:.3e}");
         assert!(d <= tol, "{name}: max abs diff {d:e} > {tol:e}");

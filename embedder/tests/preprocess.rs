@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use swan_embedder::image::{
-    decode_bytes, decode_file, normalize_into, preprocess_file, resize_bilinear, ImageError, Rgb8, INPUT_LEN,
-    INPUT_SIZE, JPEG_DECODER, MEAN, STD,
+    decode_bytes, decode_file, normalize_into, preprocess_file, resize_bilinear, ImageError, Rgb8, INPUT_LEN, INPUT_SIZE, JPEG_DECODER,
+    MEAN, STD,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
@@ -195,17 +195,14 @@ fn decode_and_resize_match_pillow() {
         assert_eq!(fnv64(&pillow_resized.data), c.resized, "{}: resize of Pillow's pixels differs", c.name);
         let (dmax, dmean) = max_diff(&img, &pillow);
         let (rmax, rmean) = max_diff(&out, &pillow_resized);
-        writeln!(report, "{:28} decode max {dmax} mean {dmean:.3} | resized max {rmax} mean {rmean:.3}", c.name)
-            .unwrap();
+        writeln!(report, "{:28} decode max {dmax} mean {dmean:.3} | resized max {rmax} mean {rmean:.3}", c.name).unwrap();
         if dmax > ZUNE_MAX_DECODE_DIFF || rmax > ZUNE_MAX_RESIZED_DIFF {
             writeln!(failures, "{}: zune-jpeg off by {dmax} (decode), {rmax} (resized)", c.name).unwrap();
         }
     }
     eprintln!("JPEG decoder: {JPEG_DECODER}; {corpus} corpus cases\n{report}");
     if failures.contains("corpus_") {
-        failures.push_str(
-            "(corpus cases: if fixtures/corpus was regenerated, rerun .venv/bin/python scripts/make_pillow_fixtures.py)\n",
-        );
+        failures.push_str("(corpus cases: if fixtures/corpus was regenerated, rerun .venv/bin/python scripts/make_pillow_fixtures.py)\n");
     }
     assert!(failures.is_empty(), "{failures}");
 }
@@ -297,9 +294,7 @@ fn bad_files_give_clear_errors() {
 fn format_comes_from_content_not_extension() {
     let dir = scratch_dir("ext");
     let cases = manifest();
-    for (file, wrong) in
-        [("png_rgb.png", "png_as.jpg"), ("jpg_q95_444.jpg", "jpg_as.tif"), ("tif_rgb.tif", "tif_as.png")]
-    {
+    for (file, wrong) in [("png_rgb.png", "png_as.jpg"), ("jpg_q95_444.jpg", "jpg_as.tif"), ("tif_rgb.tif", "tif_as.png")] {
         let c = cases.iter().find(|c| c.source == format!("src/{file}")).unwrap();
         let bytes = std::fs::read(fixtures().join("pillow/src").join(file)).unwrap();
         let renamed = dir.join(wrong);
@@ -319,10 +314,8 @@ fn normalize_is_torchvision() {
     let mut out = vec![0f32; 6];
     normalize_into(&img, &mut out);
     // CHW: R of both pixels, then G, then B.
-    let want: Vec<f32> = [(0, 0u8), (0, 7), (1, 128), (1, 200), (2, 255), (2, 31)]
-        .iter()
-        .map(|&(c, v)| (v as f32 / 255.0 - MEAN[c]) / STD[c])
-        .collect();
+    let want: Vec<f32> =
+        [(0, 0u8), (0, 7), (1, 128), (1, 200), (2, 255), (2, 31)].iter().map(|&(c, v)| (v as f32 / 255.0 - MEAN[c]) / STD[c]).collect();
     assert_eq!(out, want);
     assert!((out[0] + 2.117_904_2).abs() < 1e-6); // (0 - 0.485) / 0.229
 }
@@ -383,8 +376,7 @@ for p in sys.argv[2:]:
     np.asarray(im).tofile(p + ".dec")
     np.asarray(im.resize((256, 256), Image.BILINEAR)).tofile(p + ".res")
 "#;
-    let jpegs: Vec<PathBuf> =
-        ["j75_420", "j75_444", "j95_420", "j95_444"].iter().map(|n| dir.join(format!("{n}.jpg"))).collect();
+    let jpegs: Vec<PathBuf> = ["j75_420", "j75_444", "j95_420", "j95_444"].iter().map(|n| dir.join(format!("{n}.jpg"))).collect();
     let mut cmd = Command::new(&python);
     cmd.arg("-c").arg(script).arg(&dir);
     cmd.args(files.iter().map(|(p, _)| p)).args(&jpegs);
@@ -402,10 +394,7 @@ for p in sys.argv[2:]:
         let res = Rgb8 { width: 256, height: 256, data: std::fs::read(format!("{}.res", p.display())).unwrap() };
         let (dmax, dmean) = max_diff(&img, &dec);
         let (rmax, rmean) = max_diff(&resize_bilinear(&img, 256, 256), &res);
-        eprintln!(
-            "{JPEG_DECODER} {:?}: decode max {dmax} mean {dmean:.3} | resized max {rmax} mean {rmean:.3}",
-            p.file_name().unwrap()
-        );
+        eprintln!("{JPEG_DECODER} {:?}: decode max {dmax} mean {dmean:.3} | resized max {rmax} mean {rmean:.3}", p.file_name().unwrap());
         if JPEG_DECODER == "libjpeg-turbo" {
             assert_eq!((dmax, rmax), (0, 0), "{}", p.display());
         } else {

@@ -47,10 +47,7 @@ fn caption_lines(path: &Path) -> Arc<Vec<String>> {
         "" if text.is_empty() => Vec::new(),
         body => body.split('\n').map(str::to_string).collect(),
     });
-    files
-        .lock()
-        .unwrap()
-        .insert(path.to_path_buf(), lines.clone());
+    files.lock().unwrap().insert(path.to_path_buf(), lines.clone());
     lines
 }
 
@@ -81,10 +78,7 @@ fn vocab_for(dataset: &str) -> &'static Vocab {
     static VOCABS: OnceLock<(Vocab, Vocab)> = OnceLock::new();
     let (rsitmd, rsicd) = VOCABS.get_or_init(|| {
         let load = |n: &str| Vocab::load(&fixture(n)).unwrap_or_else(|e| panic!("{e}"));
-        (
-            load("rsitmd_splits_vocab.json"),
-            load("rsicd_splits_vocab.json"),
-        )
+        (load("rsitmd_splits_vocab.json"), load("rsicd_splits_vocab.json"))
     });
     match dataset {
         "rsitmd" => rsitmd,
@@ -98,34 +92,13 @@ fn check_sample(path: &Path, shared: Option<&Path>) -> usize {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut rows = 0;
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-        let row: SampleRow = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
-        let at = format!(
-            "{}:{} ({} {} line {})",
-            path.display(),
-            n + 1,
-            row.dataset,
-            row.split,
-            row.line
-        );
-        assert_eq!(
-            tokenize(&row.caption),
-            row.tokens,
-            "{at}: {:?}",
-            row.caption
-        );
-        assert_eq!(
-            vocab_for(&row.dataset).encode(&row.caption),
-            row.ids,
-            "{at}: {:?}",
-            row.caption
-        );
+        let row: SampleRow = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let at = format!("{}:{} ({} {} line {})", path.display(), n + 1, row.dataset, row.split, row.line);
+        assert_eq!(tokenize(&row.caption), row.tokens, "{at}: {:?}", row.caption);
+        assert_eq!(vocab_for(&row.dataset).encode(&row.caption), row.ids, "{at}: {:?}", row.caption);
         // The caption field is the stripped, lower-cased line: the raw line must agree.
         if let Some(shared) = shared {
-            let file = shared.join(format!(
-                "data/{}_precomp/{}_caps.txt",
-                row.dataset, row.split
-            ));
+            let file = shared.join(format!("data/{}_precomp/{}_caps.txt", row.dataset, row.split));
             let raw = &caption_lines(&file)[row.line];
             assert_eq!(tokenize(raw), row.tokens, "{at}: raw line {raw:?}");
         }
@@ -145,40 +118,22 @@ fn full_sample_gives_reference_tokens_and_ids() {
     let Some(shared) = shared("full_sample") else {
         return;
     };
-    let rows = check_sample(
-        &shared.join("reference/tokenizer/tokens_sample.jsonl"),
-        Some(&shared),
-    );
+    let rows = check_sample(&shared.join("reference/tokenizer/tokens_sample.jsonl"), Some(&shared));
     assert_eq!(rows, 1500);
 }
 
 #[test]
 fn reference_vocabularies_load_and_write_back_byte_for_byte() {
-    for (name, n) in [
-        ("rsitmd_splits_vocab.json", 1349),
-        ("rsicd_splits_vocab.json", 1225),
-    ] {
+    for (name, n) in [("rsitmd_splits_vocab.json", 1349), ("rsicd_splits_vocab.json", 1225)] {
         let path = fixture(name);
         let vocab = Vocab::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((vocab.len(), vocab.unk()), (n, n as i64), "{name}");
         assert_eq!(vocab.word(vocab.unk()), Some("<unk>"));
         assert_eq!(vocab.id("no-such-word"), vocab.unk());
-        assert_eq!(
-            vocab.to_json(),
-            fs::read_to_string(&path).unwrap(),
-            "{name}: to_json differs from the file"
-        );
+        assert_eq!(vocab.to_json(), fs::read_to_string(&path).unwrap(), "{name}: to_json differs from the file");
     }
     let tmd = vocab_for("rsitmd");
-    assert_eq!(
-        (
-            tmd.id("baseball"),
-            tmd.id("field"),
-            tmd.id("'s"),
-            tmd.id("<unk>")
-        ),
-        (1, 2, 396, 1349)
-    );
+    assert_eq!((tmd.id("baseball"), tmd.id("field"), tmd.id("'s"), tmd.id("<unk>")), (1, 2, 396, 1349));
     let cd = vocab_for("rsicd");
     assert_eq!((cd.id("many"), cd.id("`"), cd.id("n't")), (1, 650, 861));
 }
@@ -190,18 +145,12 @@ fn fixture_copies_equal_shared_files() {
     };
     for name in ["rsitmd_splits_vocab.json", "rsicd_splits_vocab.json"] {
         let copy = fs::read(fixture(name)).unwrap();
-        assert!(
-            copy == fs::read(shared.join("data/vocab").join(name)).unwrap(),
-            "fixtures/text/{name} is stale"
-        );
+        assert!(copy == fs::read(shared.join("data/vocab").join(name)).unwrap(), "fixtures/text/{name} is stale");
     }
     let full = fs::read_to_string(shared.join("reference/tokenizer/tokens_sample.jsonl")).unwrap();
     let subset = fs::read_to_string(fixture("tokens_sample_subset.jsonl")).unwrap();
     let full: std::collections::HashSet<&str> = full.lines().collect();
-    assert!(
-        subset.lines().all(|l| full.contains(l)),
-        "tokens_sample_subset.jsonl has rows not in the reference"
-    );
+    assert!(subset.lines().all(|l| full.contains(l)), "tokens_sample_subset.jsonl has rows not in the reference");
 }
 
 /// The reference vocabularies are `Vocab::build` over the `train_caps.txt` lines then the
@@ -213,17 +162,12 @@ fn vocabularies_rebuild_from_captions() {
     };
     for ds in ["rsitmd", "rsicd"] {
         let dir = shared.join(format!("data/{ds}_precomp"));
-        let (train, test) = (
-            caption_lines(&dir.join("train_caps.txt")),
-            caption_lines(&dir.join("test_caps.txt")),
-        );
+        let (train, test) = (caption_lines(&dir.join("train_caps.txt")), caption_lines(&dir.join("test_caps.txt")));
         let built = Vocab::build(train.iter().chain(test.iter()).map(String::as_str), 5);
         let reference = shared.join(format!("data/vocab/{ds}_splits_vocab.json"));
         let expected = Vocab::load(&reference).unwrap();
         if built != expected {
-            let first = (0..built.len().max(expected.len()))
-                .find(|&i| built.words().get(i) != expected.words().get(i))
-                .unwrap();
+            let first = (0..built.len().max(expected.len())).find(|&i| built.words().get(i) != expected.words().get(i)).unwrap();
             panic!(
                 "{ds}: id {} is {:?}, reference {:?} ({} vs {} words)",
                 first + 1,
@@ -233,11 +177,7 @@ fn vocabularies_rebuild_from_captions() {
                 expected.len()
             );
         }
-        assert_eq!(
-            built.to_json(),
-            fs::read_to_string(&reference).unwrap(),
-            "{ds}: JSON text differs"
-        );
+        assert_eq!(built.to_json(), fs::read_to_string(&reference).unwrap(), "{ds}: JSON text differs");
     }
 }
 
@@ -266,12 +206,7 @@ fn every_caption_matches_nltk_oracle_digests() {
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             assert_eq!(f.len(), 4, "bad digest line {l:?}");
-            Expected {
-                kind: f[0].into(),
-                file: f[1].into(),
-                n: f[2].parse().unwrap(),
-                sha: f[3].into(),
-            }
+            Expected { kind: f[0].into(), file: f[1].into(), n: f[2].parse().unwrap(), sha: f[3].into() }
         })
         .collect();
 
@@ -279,35 +214,20 @@ fn every_caption_matches_nltk_oracle_digests() {
     let mut on_disk = Vec::new();
     for ds in fs::read_dir(shared.join("data")).unwrap() {
         let ds = ds.unwrap().path();
-        if !ds
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .ends_with("_precomp")
-        {
+        if !ds.file_name().unwrap().to_string_lossy().ends_with("_precomp") {
             continue;
         }
         for f in fs::read_dir(&ds).unwrap() {
             let name = f.unwrap().file_name().to_string_lossy().into_owned();
             if name.contains("caps") && name.ends_with(".txt") {
-                on_disk.push(format!(
-                    "{}/{name}",
-                    ds.file_name().unwrap().to_string_lossy()
-                ));
+                on_disk.push(format!("{}/{name}", ds.file_name().unwrap().to_string_lossy()));
             }
         }
     }
     on_disk.sort();
-    let mut listed: Vec<String> = expected
-        .iter()
-        .filter(|e| e.kind == "file")
-        .map(|e| e.file.clone())
-        .collect();
+    let mut listed: Vec<String> = expected.iter().filter(|e| e.kind == "file").map(|e| e.file.clone()).collect();
     listed.sort();
-    assert_eq!(
-        listed, on_disk,
-        "caption files changed: rerun scripts/nltk_oracle.py"
-    );
+    assert_eq!(listed, on_disk, "caption files changed: rerun scripts/nltk_oracle.py");
 
     let mut failures = Vec::new();
     let mut total = 0;
@@ -321,10 +241,7 @@ fn every_caption_matches_nltk_oracle_digests() {
                     assert_eq!(got.len(), e.n, "{file}: line count");
                     ("whole file".to_string(), &got[..])
                 }
-                "block" => (
-                    format!("lines {}..", e.n),
-                    &got[e.n..(e.n + 1000).min(got.len())],
-                ),
+                "block" => (format!("lines {}..", e.n), &got[e.n..(e.n + 1000).min(got.len())]),
                 k => panic!("bad digest kind {k}"),
             };
             if sha256_hex(slice) != e.sha {
@@ -332,10 +249,7 @@ fn every_caption_matches_nltk_oracle_digests() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "tokens differ from NLTK 3.9.4 in: {failures:#?}"
-    );
+    assert!(failures.is_empty(), "tokens differ from NLTK 3.9.4 in: {failures:#?}");
     assert_eq!(total, 148_915);
 }
 
@@ -344,76 +258,31 @@ fn every_caption_matches_nltk_oracle_digests() {
 #[test]
 fn quirks_match_nltk() {
     let cases: &[(&str, &[&str])] = &[
-        (
-            "The truck's work was scattered.",
-            &["the", "truck", "'s", "work", "was", "scattered"],
-        ),
-        (
-            "you can't see more space.",
-            &["you", "ca", "n't", "see", "more", "space"],
-        ),
-        (
-            "Don't play on the playground.",
-            &["do", "n't", "play", "on", "the", "playground"],
-        ),
-        (
-            "a road that cannot pass",
-            &["a", "road", "that", "can", "not", "pass"],
-        ),
+        ("The truck's work was scattered.", &["the", "truck", "'s", "work", "was", "scattered"]),
+        ("you can't see more space.", &["you", "ca", "n't", "see", "more", "space"]),
+        ("Don't play on the playground.", &["do", "n't", "play", "on", "the", "playground"]),
+        ("a road that cannot pass", &["a", "road", "that", "can", "not", "pass"]),
         ("We're here, an SUV.", &["we", "'re", "here", "an", "suv"]),
         // Punkt: `mr` is a known abbreviation; `3.` before a word seen lower-case is no boundary.
-        (
-            "Mr. Sima saw the house",
-            &["mr.", "sima", "saw", "the", "house"],
-        ),
-        (
-            "there are 3. the rest are white",
-            &["there", "are", "3.", "the", "rest", "are", "white"],
-        ),
+        ("Mr. Sima saw the house", &["mr.", "sima", "saw", "the", "house"]),
+        ("there are 3. the rest are white", &["there", "are", "3.", "the", "rest", "are", "white"]),
         ("a house.the road", &["a", "house.the", "road"]),
-        (
-            "the river. there was a building.",
-            &["the", "river", "there", "was", "a", "building"],
-        ),
-        (
-            "marked with \"eagles\" here",
-            &["marked", "with", "``", "eagles", "''", "here"],
-        ),
-        (
-            "1,000 trees,grass and 2,3",
-            &["1,000", "trees", "grass", "and", "2,3"],
-        ),
+        ("the river. there was a building.", &["the", "river", "there", "was", "a", "building"]),
+        ("marked with \"eagles\" here", &["marked", "with", "``", "eagles", "''", "here"]),
+        ("1,000 trees,grass and 2,3", &["1,000", "trees", "grass", "and", "2,3"]),
         ("in good order (2).", &["in", "good", "order", "2"]),
         ("in good order(2).", &["in", "good", "order", "2"]),
-        (
-            "a 'b' in the center",
-            &["a", "'", "b", "'", "in", "the", "center"],
-        ),
-        (
-            "marked with 'gonzaga' and 'eagles' .",
-            &["marked", "with", "'gonzaga", "'", "and", "'eagles", "'"],
-        ),
-        (
-            "at the water’s edge .",
-            &["at", "the", "water", "’", "s", "edge"],
-        ),
+        ("a 'b' in the center", &["a", "'", "b", "'", "in", "the", "center"]),
+        ("marked with 'gonzaga' and 'eagles' .", &["marked", "with", "'gonzaga", "'", "and", "'eagles", "'"]),
+        ("at the water’s edge .", &["at", "the", "water", "’", "s", "edge"]),
         (
             "a y-shaped road in the high - rise district, such as P + Q.",
-            &[
-                "a", "y-shaped", "road", "in", "the", "high", "-", "rise", "district", "such",
-                "as", "p", "+", "q",
-            ],
+            &["a", "y-shaped", "road", "in", "the", "high", "-", "rise", "district", "such", "as", "p", "+", "q"],
         ),
-        (
-            "It has 4% of the playground and p#q",
-            &["it", "has", "4", "of", "the", "playground", "and", "p", "q"],
-        ),
+        ("It has 4% of the playground and p#q", &["it", "has", "4", "of", "the", "playground", "and", "p", "q"]),
         ("  Many ÉCOLE Planes\t", &["many", "École", "planes"]),
         ("wow!!! is it? yes.", &["wow", "is", "it", "yes"]),
-        (
-            "It's [a] *b* @c $d & e; f: g",
-            &["it", "'s", "a", "b", "c", "d", "e", "f", "g"],
-        ),
+        ("It's [a] *b* @c $d & e; f: g", &["it", "'s", "a", "b", "c", "d", "e", "f", "g"]),
     ];
     for (caption, want) in cases {
         assert_eq!(tokenize(caption), *want, "{caption:?}");
@@ -422,8 +291,5 @@ fn quirks_match_nltk() {
         assert!(tokenize(empty).is_empty(), "{empty:?}");
     }
     // word_tokenize itself keeps punctuation and case.
-    assert_eq!(
-        word_tokenize("Hi, it's 3.5 (ok)."),
-        ["Hi", ",", "it", "'s", "3.5", "(", "ok", ")", "."]
-    );
+    assert_eq!(word_tokenize("Hi, it's 3.5 (ok)."), ["Hi", ",", "it", "'s", "3.5", "(", "ok", ")", "."]);
 }

@@ -46,7 +46,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "device {device}, precision {}, channels-last {}, {threads} CPU threads", cfg.precision, cfg.channels_last)?;
     for r in &results {
-        writeln!(out, "{:>9}: {:>10.1}/s at batch {:>4} ({:.1} ms per batch, {} iterations)", r.what, r.per_second, r.batch, r.ms_per_batch, r.iterations)?;
+        writeln!(
+            out,
+            "{:>9}: {:>10.1}/s at batch {:>4} ({:.1} ms per batch, {} iterations)",
+            r.what, r.per_second, r.batch, r.ms_per_batch, r.iterations
+        )?;
     }
     if let Some((cos, abs)) = deviation {
         writeln!(out, "deviation from reference probe: min cosine {cos:.6}, max abs {abs:.2e}")?;
@@ -66,10 +70,19 @@ fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<i32> {
         results.push(bench::decode(&paths, all)?);
     }
     if args.json {
-        crate::output::json_line(&serde_json::json!({ "corpus": corpus, "images": paths.len(), "decoder": swan_embedder::image::JPEG_DECODER, "results": results }))?;
+        crate::output::json_line(
+            &serde_json::json!({ "corpus": corpus, "images": paths.len(), "decoder": swan_embedder::image::JPEG_DECODER, "results": results }),
+        )?;
     } else {
         for r in &results {
-            println!("decode+resize: {:>8.1} images/s on {} worker(s) ({:.1} per worker), {} images, JPEG via {}", r.per_second, r.batch, r.per_second / r.batch as f64, paths.len(), swan_embedder::image::JPEG_DECODER);
+            println!(
+                "decode+resize: {:>8.1} images/s on {} worker(s) ({:.1} per worker), {} images, JPEG via {}",
+                r.per_second,
+                r.batch,
+                r.per_second / r.batch as f64,
+                paths.len(),
+                swan_embedder::image::JPEG_DECODER
+            );
         }
     }
     Ok(0)

@@ -11,7 +11,10 @@ pub fn run(cmd: CheckpointCommand) -> anyhow::Result<i32> {
                 crate::output::json_line(&serde_json::json!({ "out": out, "kind": "swan-hashinit v1", "seed": seed, "sha256": sha }))?;
                 return Ok(0);
             }
-            println!("wrote {} (swan-hashinit v1, seed {seed}; sha256 {sha}); deterministic test weights, not a trained model", out.display());
+            println!(
+                "wrote {} (swan-hashinit v1, seed {seed}; sha256 {sha}); deterministic test weights, not a trained model",
+                out.display()
+            );
             Ok(0)
         }
     }

@@ -22,7 +22,13 @@ pub fn run(args: CorpusArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "corpus    {} ({}{})", args.path.display(), summary.layout.name(), summary.split.as_deref().map(|s| format!(", split {s}")).unwrap_or_default())?;
+    writeln!(
+        out,
+        "corpus    {} ({}{})",
+        args.path.display(),
+        summary.layout.name(),
+        summary.split.as_deref().map(|s| format!(", split {s}")).unwrap_or_default()
+    )?;
     writeln!(out, "images    {}", summary.images)?;
     writeln!(out, "captions  {}", summary.captions)?;
     if summary.images_without_captions > 0 {

@@ -108,7 +108,11 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<i32> {
             tm.wall, tm.decode_cpu, tm.waiting_for_input, tm.transfer, tm.forward, tm.tokenize, tm.write
         );
         if !report.errors.is_empty() {
-            crate::output::message(&format!("{} item(s) could not be embedded; see {}", report.errors.len(), args.out.join("errors.jsonl").display()));
+            crate::output::message(&format!(
+                "{} item(s) could not be embedded; see {}",
+                report.errors.len(),
+                args.out.join("errors.jsonl").display()
+            ));
         }
         println!("wrote {}", args.out.join(swan_store::MANIFEST_FILE).display());
     }

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use swan_embedder::text::{tokenize, Vocab};
 use swan_embedder::pipeline::{load_input, PIXELS};
 use swan_embedder::tch::Tensor;
+use swan_embedder::text::{tokenize, Vocab};
 use swan_embedder::TextPadding;
 use swan_store::{CorpusRef, DType, Manifest, NpyWriter, Producer, Table, WriteSpec};
 
@@ -60,7 +60,13 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<i32> {
             text_padding: (!captions.is_empty()).then(|| padding.to_string()),
             swan_version: env!("CARGO_PKG_VERSION").into(),
         };
-        let corpus = CorpusRef { path: "(command line)".into(), layout: "files".into(), split: None, images: args.images.len(), captions: captions.len() };
+        let corpus = CorpusRef {
+            path: "(command line)".into(),
+            layout: "files".into(),
+            split: None,
+            images: args.images.len(),
+            captions: captions.len(),
+        };
         let mut manifest = Manifest::new(producer, corpus, true);
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         if !args.images.is_empty() {
@@ -72,7 +78,13 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<i32> {
             manifest.captions = Some(Table::identity("captions.npy", dtype, captions.len(), DIM));
         }
         let path = manifest.save(dir)?;
-        crate::output::message(&format!("wrote {} images and {} captions to {} ({})", args.images.len(), captions.len(), dir.display(), path.display()));
+        crate::output::message(&format!(
+            "wrote {} images and {} captions to {} ({})",
+            args.images.len(),
+            captions.len(),
+            dir.display(),
+            path.display()
+        ));
         return Ok(0);
     }
 

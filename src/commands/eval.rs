@@ -42,7 +42,13 @@ fn from_sims(path: &std::path::Path, filenames: &std::path::Path, options: &Eval
         caption_image.push(scenes.len() - 1);
     }
     if scenes.len() != sims.n_images() {
-        bail!("{}: the file names form {} runs (images) but {} has {} rows", filenames.display(), scenes.len(), path.display(), sims.n_images());
+        bail!(
+            "{}: the file names form {} runs (images) but {} has {} rows",
+            filenames.display(),
+            scenes.len(),
+            path.display(),
+            sims.n_images()
+        );
     }
     let labels: Vec<Option<&str>> = scenes.iter().map(|s| Some(s.as_str())).collect();
     let m = evaluate(&sims, &caption_image, Some(&labels), options)?;
@@ -67,7 +73,10 @@ fn from_embeddings(dir: &std::path::Path, args: &EvalArgs, options: &EvalOptions
     for (row, item) in cap_table.item_indices().into_iter().enumerate() {
         let image_item = set.corpus.captions[item].image;
         let Some(img_row) = image_row[image_item] else {
-            bail!("{}: caption row {row} describes image {image_item}, which this set does not hold (merge the shards first)", dir.display());
+            bail!(
+                "{}: caption row {row} describes image {image_item}, which this set does not hold (merge the shards first)",
+                dir.display()
+            );
         };
         if new_index[img_row] != usize::MAX {
             kept_captions.push(row);

@@ -7,12 +7,28 @@ use swan_embedder::pipeline::ItemError;
 use swan_store::{Manifest, Table};
 
 pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let mut parts: Vec<(PathBuf, Manifest)> =
-        shards.iter().map(|d| Ok((d.clone(), Manifest::load(d).with_context(|| format!("shard {}", d.display()))?))).collect::<anyhow::Result<_>>()?;
+    let mut parts: Vec<(PathBuf, Manifest)> = shards
+        .iter()
+        .map(|d| Ok((d.clone(), Manifest::load(d).with_context(|| format!("shard {}", d.display()))?)))
+        .collect::<anyhow::Result<_>>()?;
     let (first_dir, first) = parts[0].clone();
     for (dir, m) in &parts[1..] {
-        ensure!(m.producer == first.producer, "{} was made by {:?}, {} by {:?}: shards must share checkpoint, precision and padding", dir.display(), m.producer, first_dir.display(), first.producer);
-        ensure!(m.corpus == first.corpus, "{} embeds {:?}, {} embeds {:?}: shards must come from the same corpus", dir.display(), m.corpus, first_dir.display(), first.corpus);
+        ensure!(
+            m.producer == first.producer,
+            "{} was made by {:?}, {} by {:?}: shards must share checkpoint, precision and padding",
+            dir.display(),
+            m.producer,
+            first_dir.display(),
+            first.producer
+        );
+        ensure!(
+            m.corpus == first.corpus,
+            "{} embeds {:?}, {} embeds {:?}: shards must come from the same corpus",
+            dir.display(),
+            m.corpus,
+            first_dir.display(),
+            first.corpus
+        );
     }
     // Order by where each shard starts in the corpus.
     parts.sort_by_key(|(_, m)| m.images.as_ref().or(m.captions.as_ref()).and_then(|t| t.items.first().map(|r| r[0])).unwrap_or(0));
@@ -39,9 +55,18 @@ pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     merged.save(out)?;
     let rows = |t: &Option<Table>| t.as_ref().map(|t| t.rows).unwrap_or(0);
     if json {
-        crate::output::json_line(&serde_json::json!({ "out": out, "shards": parts.len(), "images": rows(&merged.images), "captions": rows(&merged.captions), "errors": errors.len() }))?;
+        crate::output::json_line(
+            &serde_json::json!({ "out": out, "shards": parts.len(), "images": rows(&merged.images), "captions": rows(&merged.captions), "errors": errors.len() }),
+        )?;
     } else {
-        println!("merged {} shards into {}: {} images, {} captions, {} errors", parts.len(), out.display(), rows(&merged.images), rows(&merged.captions), errors.len());
+        println!(
+            "merged {} shards into {}: {} images, {} captions, {} errors",
+            parts.len(),
+            out.display(),
+            rows(&merged.images),
+            rows(&merged.captions),
+            errors.len()
+        );
     }
     Ok(0)
 }
@@ -51,7 +76,12 @@ fn first_item(m: &Manifest, kind: &str) -> usize {
     t.map(|t| t.items[0][0]).unwrap_or(0)
 }
 
-fn merge_table(out: &Path, parts: &[(PathBuf, Manifest)], pick: impl Fn(&Manifest) -> Option<&Table>, name: &str) -> anyhow::Result<Option<Table>> {
+fn merge_table(
+    out: &Path,
+    parts: &[(PathBuf, Manifest)],
+    pick: impl Fn(&Manifest) -> Option<&Table>,
+    name: &str,
+) -> anyhow::Result<Option<Table>> {
     let tables: Vec<(&PathBuf, &Table)> = parts.iter().filter_map(|(d, m)| pick(m).map(|t| (d, t))).collect();
     if tables.is_empty() {
         return Ok(None);
@@ -65,7 +95,9 @@ fn merge_table(out: &Path, parts: &[(PathBuf, Manifest)], pick: impl Fn(&Manifes
         for &[a, b] in &t.items {
             match items.last_mut() {
                 Some(last) if last[1] == a => last[1] = b,
-                Some(last) if last[1] != a => bail!("{}: {name} rows {a}..{b} do not follow {}..{} (a shard is missing or repeated)", dir.display(), last[0], last[1]),
+                Some(last) if last[1] != a => {
+                    bail!("{}: {name} rows {a}..{b} do not follow {}..{} (a shard is missing or repeated)", dir.display(), last[0], last[1])
+                }
                 _ => items.push([a, b]),
             }
         }

@@ -7,14 +7,14 @@ mod corpus;
 mod embed;
 mod encode;
 mod eval;
-mod search;
-mod set;
-mod merge;
-mod progress;
 mod fixtures;
 mod info;
+mod merge;
 mod model;
 mod npy;
+mod progress;
+mod search;
+mod set;
 mod vocab;
 
 use crate::cli::{Args, Command};

@@ -82,7 +82,11 @@ fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: {} {:?} ({} rows of {})", info.file, info.dtype, info.shape, info.rows, info.dim)?;
     if let Some(n) = &info.norms {
-        writeln!(out, "row norms: min {:.6} mean {:.6} max {:.6}; {} zero rows, {} non-finite rows", n.min, n.mean, n.max, n.zero_rows, n.non_finite_rows)?;
+        writeln!(
+            out,
+            "row norms: min {:.6} mean {:.6} max {:.6}; {} zero rows, {} non-finite rows",
+            n.min, n.mean, n.max, n.zero_rows, n.non_finite_rows
+        )?;
     }
     Ok(0)
 }
@@ -103,7 +107,9 @@ fn convert(input: &Path, output: &Path, dtype: DType, normalize: bool, json: boo
     let spec = WriteSpec { dtype, rows: source.rows(), dim: source.dim(), chunk_rows: CONVERT_CHUNK_ROWS, key };
     let mut writer = NpyWriter::create(output, spec.clone())?;
     match writer.start() {
-        Start::Resumed(n) => crate::output::message(&format!("resuming {}: {n} of {} chunks already written", output.display(), spec.chunk_count())),
+        Start::Resumed(n) => {
+            crate::output::message(&format!("resuming {}: {n} of {} chunks already written", output.display(), spec.chunk_count()))
+        }
         Start::Restarted(why) => crate::output::message(&format!("discarding earlier progress on {}: {why}", output.display())),
         Start::Fresh => {}
     }
@@ -124,7 +130,9 @@ fn convert(input: &Path, output: &Path, dtype: DType, normalize: bool, json: boo
     }
     let path = writer.finish()?;
     if json {
-        crate::output::json_line(&serde_json::json!({ "output": path, "rows": spec.rows, "dim": spec.dim, "dtype": dtype, "normalized": normalize }))?;
+        crate::output::json_line(
+            &serde_json::json!({ "output": path, "rows": spec.rows, "dim": spec.dim, "dtype": dtype, "normalized": normalize }),
+        )?;
     } else {
         println!("wrote {} ({} rows of {}, {dtype}{})", path.display(), spec.rows, spec.dim, if normalize { ", normalised" } else { "" });
     }

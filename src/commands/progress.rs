@@ -19,9 +19,12 @@ impl Bars {
 
 impl Progress for Bars {
     fn begin(&self, stage: &'static str, total: u64, done: u64) {
-        let bar = if self.enabled { ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()) } else { ProgressBar::hidden() };
+        let bar =
+            if self.enabled { ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()) } else { ProgressBar::hidden() };
         bar.set_style(
-            ProgressStyle::with_template("swan: {prefix:>8} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}").expect("valid template").progress_chars("=> "),
+            ProgressStyle::with_template("swan: {prefix:>8} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(stage);
         bar.set_position(done);

@@ -68,7 +68,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
                 Target::Captions => Some(corpus.captions[items[h.id as usize]].text.clone()),
                 Target::Images => by_image[image].first().map(|&c| corpus.captions[c].text.clone()),
             };
-            Result_ { rank: i + 1, score: h.score, row: h.id, image: corpus.images[image].name.clone(), scene: corpus.images[image].scene.clone(), caption }
+            Result_ {
+                rank: i + 1,
+                score: h.score,
+                row: h.id,
+                image: corpus.images[image].name.clone(),
+                scene: corpus.images[image].scene.clone(),
+                caption,
+            }
         })
         .collect();
     if args.json {

@@ -22,7 +22,9 @@ pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
             let vocab = Vocab::build(captions.iter().map(String::as_str), min_count);
             vocab.save(&out)?;
             if json {
-                crate::output::json_line(&serde_json::json!({ "out": out, "words": vocab.len() - 1, "unk": vocab.unk(), "captions": captions.len() }))?;
+                crate::output::json_line(
+                    &serde_json::json!({ "out": out, "words": vocab.len() - 1, "unk": vocab.unk(), "captions": captions.len() }),
+                )?;
                 return Ok(0);
             }
             println!("wrote {} ({} words + <unk> = {}, from {} captions)", out.display(), vocab.len() - 1, vocab.unk(), captions.len());
@@ -42,7 +44,12 @@ pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
                 let text = match std::str::from_utf8(line) {
                     Ok(t) => t.to_owned(),
                     Err(e) => {
-                        crate::output::message(&format!("warning: {}:{}: not valid UTF-8 (byte {}); invalid bytes replaced", file.display(), i + 1, e.valid_up_to() + 1));
+                        crate::output::message(&format!(
+                            "warning: {}:{}: not valid UTF-8 (byte {}); invalid bytes replaced",
+                            file.display(),
+                            i + 1,
+                            e.valid_up_to() + 1
+                        ));
                         String::from_utf8_lossy(line).into_owned()
                     }
                 };

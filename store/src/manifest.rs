@@ -160,15 +160,7 @@ impl Manifest {
         if file.shape() != [table.rows, table.dim] || file.dtype() != table.dtype {
             return Err(Error::mismatch(
                 file.path(),
-                format!(
-                    "is {:?} {} but {} says {}x{} {}",
-                    file.shape(),
-                    file.dtype(),
-                    MANIFEST_FILE,
-                    table.rows,
-                    table.dim,
-                    table.dtype
-                ),
+                format!("is {:?} {} but {} says {}x{} {}", file.shape(), file.dtype(), MANIFEST_FILE, table.rows, table.dim, table.dtype),
             ));
         }
         Ok(file)
@@ -187,7 +179,8 @@ mod tests {
             text_padding: Some("alone".into()),
             swan_version: "0.1.0".into(),
         };
-        let corpus = CorpusRef { path: "fixtures/corpus".into(), layout: "precomp".into(), split: Some("test".into()), images: 4, captions: 20 };
+        let corpus =
+            CorpusRef { path: "fixtures/corpus".into(), layout: "precomp".into(), split: Some("test".into()), images: 4, captions: 20 };
         let mut m = Manifest::new(producer, corpus, true);
         m.images = Some(Table { invalid: vec![1], ..Table::identity("images.npy", DType::F32, 4, 3) });
         m

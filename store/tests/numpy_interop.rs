@@ -83,7 +83,11 @@ fn bad_files_name_the_file_and_the_problem() {
     let bytes = std::fs::read(&good).unwrap();
 
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.npy", bytes[..bytes.len() - 5].to_vec(), "truncated: header promises [4, 3] f32 (176 bytes) but the file has 171 bytes"),
+        (
+            "truncated.npy",
+            bytes[..bytes.len() - 5].to_vec(),
+            "truncated: header promises [4, 3] f32 (176 bytes) but the file has 171 bytes",
+        ),
         ("trailing.npy", [&bytes[..], b"xx"].concat(), "2 bytes after the data"),
         ("magic.npy", [b"\x93NUMPZ", &bytes[6..]].concat(), "magic"),
         ("header.npy", bytes.iter().map(|&b| if b == b'{' { b'[' } else { b }).collect(), "malformed header dictionary"),

@@ -87,8 +87,7 @@ pub fn decode_bytes(bytes: &[u8], origin: &Path) -> Result<Rgb8, ImageError> {
     let mut reader = ImageReader::new(Cursor::new(bytes));
     reader.set_format(format);
     // The decoders are not supposed to panic on bad input; make sure a bug there is an error here.
-    let decoded = catch_unwind(AssertUnwindSafe(|| reader.decode()))
-        .map_err(|_| corrupt("the decoder panicked on this input".into()))?;
+    let decoded = catch_unwind(AssertUnwindSafe(|| reader.decode())).map_err(|_| corrupt("the decoder panicked on this input".into()))?;
     let img = match decoded {
         Ok(img) => img,
         Err(image::ImageError::Unsupported(e)) => {
@@ -126,12 +125,8 @@ fn to_rgb8(img: DynamicImage) -> Result<Rgb8, String> {
         DynamicImage::ImageRgba8(b) => collect_rgb(n, b.as_raw().chunks_exact(4).map(|p| [p[0], p[1], p[2]])),
         DynamicImage::ImageLuma8(b) => collect_rgb(n, b.as_raw().iter().map(|&v| [v, v, v])),
         DynamicImage::ImageLumaA8(b) => collect_rgb(n, b.as_raw().chunks_exact(2).map(|p| [p[0], p[0], p[0]])),
-        DynamicImage::ImageRgb16(b) => {
-            collect_rgb(n, b.as_raw().chunks_exact(3).map(|p| [hi(p[0]), hi(p[1]), hi(p[2])]))
-        }
-        DynamicImage::ImageRgba16(b) => {
-            collect_rgb(n, b.as_raw().chunks_exact(4).map(|p| [hi(p[0]), hi(p[1]), hi(p[2])]))
-        }
+        DynamicImage::ImageRgb16(b) => collect_rgb(n, b.as_raw().chunks_exact(3).map(|p| [hi(p[0]), hi(p[1]), hi(p[2])])),
+        DynamicImage::ImageRgba16(b) => collect_rgb(n, b.as_raw().chunks_exact(4).map(|p| [hi(p[0]), hi(p[1]), hi(p[2])])),
         DynamicImage::ImageLumaA16(b) => collect_rgb(n, b.as_raw().chunks_exact(2).map(|p| [hi(p[0]); 3])),
         DynamicImage::ImageLuma16(b) => collect_rgb(n, b.as_raw().iter().map(|&v| [v.min(255) as u8; 3])),
         other => return Err(format!("{:?} samples (only 8- and 16-bit integer images are supported)", other.color())),
@@ -178,14 +173,7 @@ impl TiffIfd0 {
             Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
         };
         let ifd = u32_at(4)? as usize;
-        let mut out = TiffIfd0 {
-            little_endian: le,
-            photometric: 0,
-            photometric_at: 0,
-            samples: 1,
-            bits: 1,
-            colormap: Vec::new(),
-        };
+        let mut out = TiffIfd0 { little_endian: le, photometric: 0, photometric_at: 0, samples: 1, bits: 1, colormap: Vec::new() };
         for e in (0..u16_at(ifd)? as usize).map(|i| ifd + 2 + 12 * i) {
             let (tag, typ, count) = (u16_at(e)?, u16_at(e + 2)?, u32_at(e + 4)? as usize);
             if typ != 3 {

@@ -147,8 +147,7 @@ struct Kernels {
     vertical: fn(&[u8], usize, usize, &Windows, &mut [u8]),
 }
 
-const PORTABLE: Kernels =
-    Kernels { horizontal_taps_multiple: 1, horizontal: horizontal_portable, vertical: vertical_portable };
+const PORTABLE: Kernels = Kernels { horizontal_taps_multiple: 1, horizontal: horizontal_portable, vertical: vertical_portable };
 
 fn kernels() -> &'static Kernels {
     static K: OnceLock<Kernels> = OnceLock::new();
@@ -488,9 +487,7 @@ mod tests {
             (false, false) => src.clone(),
             (true, false) => horizontal(src, width),
             (false, true) => vertical(src, height),
-            (true, true) if vertical_first(src.width, src.height, width, height) => {
-                horizontal(&vertical(src, height), width)
-            }
+            (true, true) if vertical_first(src.width, src.height, width, height) => horizontal(&vertical(src, height), width),
             (true, true) => vertical(&horizontal(src, width), height),
         }
     }
@@ -520,8 +517,7 @@ mod tests {
     #[test]
     fn kernels_match_reference_loops() {
         let portable = PORTABLE;
-        let sizes =
-            [(1, 1), (2, 3), (7, 5), (37, 120), (224, 224), (256, 256), (300, 180), (64, 700), (513, 31), (300, 345)];
+        let sizes = [(1, 1), (2, 3), (7, 5), (37, 120), (224, 224), (256, 256), (300, 180), (64, 700), (513, 31), (300, 345)];
         let targets = [(1, 1), (3, 2), (13, 17), (64, 64), (256, 256), (256, 100), (100, 256), (255, 257)];
         for (i, &(w, h)) in sizes.iter().enumerate() {
             let src = noise(w, h, i as u64 + 1);
@@ -531,8 +527,7 @@ mod tests {
                 resize_with(&portable, &src, tw, th, &mut tmp, &mut got);
                 #[cfg(target_arch = "x86_64")]
                 if std::arch::is_x86_feature_detected!("avx2") {
-                    let avx2 =
-                        Kernels { horizontal_taps_multiple: 2, horizontal: avx2::horizontal, vertical: avx2::vertical };
+                    let avx2 = Kernels { horizontal_taps_multiple: 2, horizontal: avx2::horizontal, vertical: avx2::vertical };
                     let mut got2 = Rgb8::default();
                     resize_with(&avx2, &src, tw, th, &mut tmp, &mut got2);
                     assert_eq!(got2, want, "avx2 {w}x{h} -> {tw}x{th}");

@@ -13,9 +13,8 @@ use std::os::raw::{c_int, c_ulong};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use mozjpeg_sys::{
-    jpeg_common_struct, jpeg_create_decompress, jpeg_decompress_struct, jpeg_destroy_decompress, jpeg_error_mgr,
-    jpeg_mem_src, jpeg_read_header, jpeg_read_scanlines, jpeg_start_decompress, jpeg_std_error, JWRN_JPEG_EOF,
-    J_COLOR_SPACE,
+    jpeg_common_struct, jpeg_create_decompress, jpeg_decompress_struct, jpeg_destroy_decompress, jpeg_error_mgr, jpeg_mem_src,
+    jpeg_read_header, jpeg_read_scanlines, jpeg_start_decompress, jpeg_std_error, JWRN_JPEG_EOF, J_COLOR_SPACE,
 };
 
 use super::decode::pillow_cmyk_to_rgb;

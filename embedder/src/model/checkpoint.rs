@@ -34,7 +34,7 @@ fn is_unused(name: &str) -> bool {
     name.ends_with(".num_batches_tracked")
         || name.starts_with("tcge.conv1d_block_")            // dead branch, see text.rs
         || name.starts_with("text_encoder.projection.")
-        || name.starts_with("image_encoder.resnet.fc.")      // AID classifier head
+        || name.starts_with("image_encoder.resnet.fc.") // AID classifier head
 }
 
 /// What a load found, for manifests and logs.
@@ -49,7 +49,8 @@ pub struct CheckpointInfo {
 }
 
 pub(super) fn load_into(vs: &nn::VarStore, path: &Path) -> Result<CheckpointInfo> {
-    let sha256 = swan_store::fsutil::sha256_file(path).map_err(|e| EmbedError::Checkpoint { path: path.to_owned(), problems: vec![e.to_string()] })?;
+    let sha256 = swan_store::fsutil::sha256_file(path)
+        .map_err(|e| EmbedError::Checkpoint { path: path.to_owned(), problems: vec![e.to_string()] })?;
     let tensors = Tensor::read_safetensors(path)
         .map_err(|e| EmbedError::Checkpoint { path: path.to_owned(), problems: vec![format!("not a readable safetensors file: {e}")] })?;
     let mut file: HashMap<String, Tensor> = tensors.into_iter().collect();

@@ -130,7 +130,9 @@ fn check_text(ids: &Tensor, lengths: &[i64]) -> Result<()> {
     let size = ids.size();
     let max = lengths.iter().copied().max().unwrap_or(0);
     if size.len() != 2 || size[0] != lengths.len() as i64 || size[1] < max || lengths.iter().any(|&l| l < 1) {
-        return Err(EmbedError::Input(format!("token ids must be B x T with T >= max(lengths) and every length >= 1; got {size:?} for lengths {lengths:?}")));
+        return Err(EmbedError::Input(format!(
+            "token ids must be B x T with T >= max(lengths) and every length >= 1; got {size:?} for lengths {lengths:?}"
+        )));
     }
     if ids.kind() != Kind::Int64 {
         return Err(EmbedError::Input(format!("token ids must be int64, got {:?}", ids.kind())));

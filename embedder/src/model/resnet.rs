@@ -27,7 +27,8 @@ fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
 impl Bottleneck {
     fn new(p: nn::Path, in_c: i64, planes: i64, stride: i64) -> Bottleneck {
         let out_c = planes * 4;
-        let downsample = (stride != 1 || in_c != out_c).then(|| (conv(&p / "downsample" / "0", in_c, out_c, 1, stride, 0), bn(&p / "downsample" / "1", out_c)));
+        let downsample = (stride != 1 || in_c != out_c)
+            .then(|| (conv(&p / "downsample" / "0", in_c, out_c, 1, stride, 0), bn(&p / "downsample" / "1", out_c)));
         Bottleneck {
             conv1: conv(&p / "conv1", in_c, planes, 1, 1, 0),
             bn1: bn(&p / "bn1", planes),

@@ -112,7 +112,11 @@ struct Tcge {
 
 impl Tcge {
     fn new(p: nn::Path) -> Tcge {
-        Tcge { ga: Ga::new(&p / "ga"), bn_1d: nn::batch_norm1d(&p / "bn_1d", 512, Default::default()), mlp: Mlp::new(&p / "mlp", 512, 1024, 512) }
+        Tcge {
+            ga: Ga::new(&p / "ga"),
+            bn_1d: nn::batch_norm1d(&p / "bn_1d", 512, Default::default()),
+            mlp: Mlp::new(&p / "mlp", 512, 1024, 512),
+        }
     }
 }
 

@@ -76,5 +76,12 @@ pub(super) fn run(job: &EmbedJob, vocab: &Vocab, rows: Range<usize>, log: &mut E
     writer.finish()?;
     times.write += secs(t.elapsed());
     job.progress.end();
-    Ok(TableReport { rows: rows.len(), computed: rows.len() - resumed, resumed, invalid: 0, items: [rows.start, rows.end], seconds: secs(started.elapsed()) })
+    Ok(TableReport {
+        rows: rows.len(),
+        computed: rows.len() - resumed,
+        resumed,
+        invalid: 0,
+        items: [rows.start, rows.end],
+        seconds: secs(started.elapsed()),
+    })
 }

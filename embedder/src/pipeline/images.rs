@@ -101,7 +101,14 @@ pub(super) fn run(job: &EmbedJob, rows: Range<usize>, log: &mut ErrorLog, times:
     result?;
     job.progress.end();
     let invalid = log.entries().iter().filter(|e| e.kind == "image").count();
-    let table = TableReport { rows: rows.len(), computed: rows.len() - resumed, resumed, invalid, items: [rows.start, rows.end], seconds: secs(started.elapsed()) };
+    let table = TableReport {
+        rows: rows.len(),
+        computed: rows.len() - resumed,
+        resumed,
+        invalid,
+        items: [rows.start, rows.end],
+        seconds: secs(started.elapsed()),
+    };
     Ok((writer, table))
 }
 

@@ -176,7 +176,8 @@ impl EmbedJob<'_> {
     /// (the caller writes the manifest last).
     pub fn run(&self) -> crate::Result<EmbedReport> {
         let start = std::time::Instant::now();
-        std::fs::create_dir_all(&self.options.out_dir).map_err(|source| crate::EmbedError::Io { path: self.options.out_dir.clone(), source })?;
+        std::fs::create_dir_all(&self.options.out_dir)
+            .map_err(|source| crate::EmbedError::Io { path: self.options.out_dir.clone(), source })?;
         let mut report = EmbedReport::default();
         let (index, count) = self.options.shard;
         let image_rows = slice(self.corpus.images.len(), index, count, self.image_chunk_rows());

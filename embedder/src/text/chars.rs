@@ -24,12 +24,10 @@ pub(crate) fn is_word(c: char) -> bool {
 /// `[c for c in range(0x110000) if chr(c).isdecimal()]`. U+1D7CE..U+1D7FF (mathematical digits,
 /// fifty in a row) is handled apart.
 const DECIMAL_RUNS: [u32; 61] = [
-    0x30, 0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66,
-    0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0, 0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90,
-    0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10,
-    0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650,
-    0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50,
-    0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
+    0x30, 0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66, 0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090,
+    0x17e0, 0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90, 0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0,
+    0xff10, 0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950,
+    0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
 ];
 
 /// `\d`: CPython's `Py_UNICODE_ISDECIMAL` (category Nd only: not `²` or `½`, which
@@ -65,11 +63,7 @@ pub(crate) fn match_ci(s: &str, at: usize, pat: &str) -> Option<usize> {
     let mut chars = s[at..].char_indices();
     for p in pat.chars() {
         let (_, c) = chars.next()?;
-        let ok = if p.is_ascii_lowercase() {
-            ci_eq(c, p)
-        } else {
-            c == p
-        };
+        let ok = if p.is_ascii_lowercase() { ci_eq(c, p) } else { c == p };
         if !ok {
             return None;
         }
@@ -103,28 +97,19 @@ mod tests {
 
     #[test]
     fn digits_follow_python_isdecimal() {
-        assert!(
-            is_digit('7') && is_digit('\u{663}') && is_digit('\u{ff19}') && is_digit('\u{1d7ff}')
-        );
+        assert!(is_digit('7') && is_digit('\u{663}') && is_digit('\u{ff19}') && is_digit('\u{1d7ff}'));
         assert!(!is_digit('²') && !is_digit('½') && !is_digit('a') && !is_digit('\u{66a}'));
     }
 
     #[test]
     fn space_includes_ascii_separators() {
-        assert!(
-            is_space('\u{1c}') && is_space('\u{b}') && is_space('\u{3000}') && is_space('\u{85}')
-        );
+        assert!(is_space('\u{1c}') && is_space('\u{b}') && is_space('\u{3000}') && is_space('\u{85}'));
         assert!(!is_space('\u{200b}') && !is_space('a'));
     }
 
     #[test]
     fn ignorecase_equivalences() {
-        assert!(
-            ci_eq('I', 'i')
-                && ci_eq('\u{130}', 'i')
-                && ci_eq('\u{17f}', 's')
-                && ci_eq('\u{212a}', 'k')
-        );
+        assert!(ci_eq('I', 'i') && ci_eq('\u{130}', 'i') && ci_eq('\u{17f}', 's') && ci_eq('\u{212a}', 'k'));
         assert!(!ci_eq('\u{e9}', 'e'));
         assert_eq!(match_ci("xCaNnot", 1, "cannot"), Some(6));
         assert_eq!(match_ci("\u{130}s", 0, "is"), Some(3));

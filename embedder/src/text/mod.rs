@@ -29,18 +29,14 @@ pub use tokenize::word_tokenize;
 pub use vocab::Vocab;
 
 /// Tokens the reference drops after `word_tokenize`.
-pub const DROPPED: [&str; 16] = [
-    ",", ".", ":", ";", "?", "(", ")", "[", "]", "&", "!", "*", "@", "#", "$", "%",
-];
+pub const DROPPED: [&str; 16] = [",", ".", ":", ";", "?", "(", ")", "[", "]", "&", "!", "*", "@", "#", "$", "%"];
 
 /// Tokens of one caption line: strip ASCII white space, lower-case ASCII only (so U+2019 `’` is
 /// neither lower-cased nor treated as an apostrophe), [`word_tokenize`], drop [`DROPPED`].
 /// An empty line, or one holding only `.`, gives no tokens.
 pub fn tokenize(caption: &str) -> Vec<String> {
     // Python's `bytes.strip()` white space: `u8::is_ascii_whitespace` lacks the vertical tab.
-    let text = caption
-        .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}'))
-        .to_ascii_lowercase();
+    let text = caption.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')).to_ascii_lowercase();
     let mut tokens = word_tokenize(&text);
     tokens.retain(|t| !DROPPED.contains(&t.as_str()));
     tokens

@@ -38,9 +38,7 @@ struct Params {
 /// Lines of a `punkt_tab` file: `PunktDecoder` strips only the line end, so the odd entry
 /// `". . "` keeps its trailing space.
 fn lines(text: &'static str) -> impl Iterator<Item = &'static str> {
-    text.split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .filter(|l| !l.is_empty())
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty())
 }
 
 fn params() -> &'static Params {
@@ -49,9 +47,7 @@ fn params() -> &'static Params {
     // defect, not bad input.
     PARAMS.get_or_init(|| Params {
         abbrev_types: lines(ABBREV_TYPES).collect(),
-        collocations: lines(COLLOCATIONS)
-            .map(|l| l.split_once('\t').expect("collocations.tab: two columns"))
-            .collect(),
+        collocations: lines(COLLOCATIONS).map(|l| l.split_once('\t').expect("collocations.tab: two columns")).collect(),
         sent_starters: lines(SENT_STARTERS).collect(),
         ortho_context: lines(ORTHO_CONTEXT)
             .map(|l| {
@@ -89,12 +85,7 @@ fn multi_char_punct(s: &str, at: usize) -> Option<usize> {
             _ => break,
         }
     }
-    pair_ends
-        .iter()
-        .enumerate()
-        .rev()
-        .find(|&(i, &end)| i >= 1 && rest[end..].starts_with('.'))
-        .map(|(_, &end)| end + 1)
+    pair_ends.iter().enumerate().rev().find(|&(i, &end)| i >= 1 && rest[end..].starts_with('.')).map(|(_, &end)| end + 1)
 }
 
 /// The end of a word in `_word_tokenize_fmt`: white space, end of text, a non-word character,
@@ -166,18 +157,8 @@ fn is_numeric_token(t: &str) -> bool {
 impl<'a> Token<'a> {
     fn new(tok: &'a str) -> Self {
         let lower = tok.to_lowercase();
-        let typ = if is_numeric_token(&lower) {
-            "##number##".to_string()
-        } else {
-            lower
-        };
-        Token {
-            tok,
-            typ,
-            sentbreak: false,
-            abbr: false,
-            ellipsis: false,
-        }
+        let typ = if is_numeric_token(&lower) { "##number##".to_string() } else { lower };
+        Token { tok, typ, sentbreak: false, abbr: false, ellipsis: false }
     }
 
     fn period_final(&self) -> bool {
@@ -241,11 +222,7 @@ fn ortho_heuristic(t: &Token, p: &Params) -> Option<bool> {
     if matches!(t.tok, ";" | ":" | "," | "." | "!" | "?") {
         return Some(false);
     }
-    let ctx = p
-        .ortho_context
-        .get(t.type_no_sentperiod())
-        .copied()
-        .unwrap_or(0);
+    let ctx = p.ortho_context.get(t.type_no_sentperiod()).copied().unwrap_or(0);
     if t.first_upper() && ctx & ORTHO_LC != 0 && ctx & ORTHO_MID_UC == 0 {
         return Some(true);
     }
@@ -298,12 +275,8 @@ fn second_pass(t1: &mut Token, t2: &Token, p: &Params) {
 /// `text_contains_sentbreak`: whether any token but the last of `context` ends a sentence.
 fn contains_sentbreak(context: &str, p: &Params) -> bool {
     // `_tokenize_words`: line by line, skipping blank lines.
-    let mut toks: Vec<Token> = context
-        .split('\n')
-        .filter(|l| !l.trim_matches(is_space).is_empty())
-        .flat_map(punkt_words)
-        .map(Token::new)
-        .collect();
+    let mut toks: Vec<Token> =
+        context.split('\n').filter(|l| !l.trim_matches(is_space).is_empty()).flat_map(punkt_words).map(Token::new).collect();
     for t in &mut toks {
         first_pass(t, p);
     }
@@ -345,22 +318,12 @@ fn period_matches(text: &str) -> Vec<PeriodMatch> {
             continue;
         };
         if is_non_word(n) {
-            out.push(PeriodMatch {
-                start: i,
-                after_end: i + 1 + n.len_utf8(),
-                next_tok: None,
-            });
+            out.push(PeriodMatch { start: i, after_end: i + 1 + n.len_utf8(), next_tok: None });
         } else if is_space(n) {
             let tok_start = text.len() - rest.trim_start_matches(is_space).len();
-            let tok_end = text[tok_start..]
-                .find(is_space)
-                .map_or(text.len(), |e| tok_start + e);
+            let tok_end = text[tok_start..].find(is_space).map_or(text.len(), |e| tok_start + e);
             if tok_end > tok_start {
-                out.push(PeriodMatch {
-                    start: i,
-                    after_end: tok_end,
-                    next_tok: Some(tok_start),
-                });
+                out.push(PeriodMatch { start: i, after_end: tok_end, next_tok: Some(tok_start) });
             }
         }
     }
@@ -370,9 +333,7 @@ fn period_matches(text: &str) -> Vec<PeriodMatch> {
 /// `_get_last_whitespace_index`: the last ASCII white space (`string.whitespace`), or 0 when
 /// there is none *or it is at 0* (a quirk kept as is).
 fn last_whitespace_index(s: &str) -> usize {
-    s.bytes()
-        .rposition(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-        .unwrap_or(0)
+    s.bytes().rposition(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).unwrap_or(0)
 }
 
 /// `_match_potential_end_contexts`: each candidate boundary with the text around it (the word
@@ -382,9 +343,7 @@ fn end_contexts(text: &str) -> Vec<(PeriodMatch, String)> {
     let mut out = Vec::new();
     let mut prev_slice = (0usize, 0usize);
     let mut prev_match: Option<PeriodMatch> = None;
-    let context = |m: &PeriodMatch, slice: (usize, usize)| {
-        format!("{}{}", &text[slice.0..slice.1], &text[m.start..m.after_end])
-    };
+    let context = |m: &PeriodMatch, slice: (usize, usize)| format!("{}{}", &text[slice.0..slice.1], &text[m.start..m.after_end]);
     for m in period_matches(text) {
         let before = &text[prev_slice.1..m.start];
         let idx = match last_whitespace_index(before) {
@@ -474,10 +433,7 @@ mod tests {
     use super::*;
 
     fn sentences(t: &str) -> Vec<&str> {
-        sentence_spans(t)
-            .into_iter()
-            .map(|(a, b)| &t[a..b])
-            .collect()
+        sentence_spans(t).into_iter().map(|(a, b)| &t[a..b]).collect()
     }
 
     #[test]
@@ -493,32 +449,17 @@ mod tests {
 
     #[test]
     fn boundaries() {
-        assert_eq!(
-            sentences("the river. there is a boat."),
-            ["the river.", "there is a boat."]
-        );
+        assert_eq!(sentences("the river. there is a boat."), ["the river.", "there is a boat."]);
         assert_eq!(sentences("mr. sima is here."), ["mr. sima is here."]);
-        assert_eq!(
-            sentences("there are 3. the rest"),
-            ["there are 3. the rest"]
-        );
+        assert_eq!(sentences("there are 3. the rest"), ["there are 3. the rest"]);
         assert_eq!(sentences("a house.the road"), ["a house.the road"]);
-        assert_eq!(
-            sentences("wow!!! it is. (yes.) no"),
-            ["wow!!!", "it is.", "(yes.)", "no"]
-        );
+        assert_eq!(sentences("wow!!! it is. (yes.) no"), ["wow!!!", "it is.", "(yes.)", "no"]);
         assert_eq!(sentences("  \n"), Vec::<&str>::new());
-        assert_eq!(
-            sentences("end. \"quoted.\" next"),
-            ["end.", "\"quoted.\"", "next"]
-        );
+        assert_eq!(sentences("end. \"quoted.\" next"), ["end.", "\"quoted.\"", "next"]);
     }
 
     #[test]
     fn punkt_word_split() {
-        assert_eq!(
-            punkt_words("mr. (sima), x,y a--b . . . c"),
-            ["mr.", "(", "sima", ")", ",", "x,y", "a", "--", "b", ". . .", "c"]
-        );
+        assert_eq!(punkt_words("mr. (sima), x,y a--b . . . c"), ["mr.", "(", "sima", ")", ",", "x,y", "a", "--", "b", ". . .", "c"]);
     }
 }

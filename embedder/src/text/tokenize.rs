@@ -17,10 +17,7 @@ use super::punkt::sentence_spans;
 /// assert_eq!(word_tokenize("a truck's road. it can't"), ["a", "truck", "'s", "road", ".", "it", "ca", "n't"]);
 /// ```
 pub fn word_tokenize(text: &str) -> Vec<String> {
-    sentence_spans(text)
-        .into_iter()
-        .flat_map(|(a, b)| treebank(&text[a..b]))
-        .collect()
+    sentence_spans(text).into_iter().flat_map(|(a, b)| treebank(&text[a..b])).collect()
 }
 
 /// CONTRACTIONS2: `(?i)\b(a)(b)\b` (`wanna` ends with `(?=\s)` instead).
@@ -84,10 +81,7 @@ fn treebank(sentence: &str) -> Vec<String> {
     t = tis_twas(&t, "is");
     t = tis_twas(&t, "was");
 
-    t.split(is_space)
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    t.split(is_space).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 /// `re.sub(r"[set]", r" \g<0> ")` for the characters of `set`; with `backticks`, also
@@ -227,10 +221,7 @@ fn comma_colon(s: &str) -> String {
 
 /// `([:,])$` -> ` \1 `: `$` also matches before a final newline.
 fn final_comma_colon(s: &str) -> String {
-    let body = s
-        .strip_suffix('\n')
-        .filter(|b| b.ends_with([':', ',']))
-        .unwrap_or(s);
+    let body = s.strip_suffix('\n').filter(|b| b.ends_with([':', ','])).unwrap_or(s);
     match body.chars().next_back() {
         Some(c @ (':' | ',')) => {
             let at = body.len() - 1;
@@ -301,9 +292,7 @@ fn clitic_s_m_d(s: &str) -> String {
 /// `([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ` -> `\1 \2 `: `we're` -> `we 're`,
 /// `can't` -> `ca n't`.
 fn clitic_ll_re_ve_nt(s: &str) -> String {
-    const CLITICS: [&str; 8] = [
-        "'ll ", "'LL ", "'re ", "'RE ", "'ve ", "'VE ", "n't ", "N'T ",
-    ];
+    const CLITICS: [&str; 8] = ["'ll ", "'LL ", "'re ", "'RE ", "'ve ", "'VE ", "n't ", "N'T "];
     let mut out = String::with_capacity(s.len() + 8);
     let mut i = 0;
     while let Some(c) = s[i..].chars().next() {
@@ -416,18 +405,9 @@ mod tests {
 
     #[test]
     fn treebank_rules() {
-        assert_eq!(
-            tb("\"hi\" (2) it's ok, 1,000 . . x"),
-            ["``", "hi", "''", "(", "2", ")", "it", "'s", "ok", ",", "1,000", ".", ".", "x"]
-        );
-        assert_eq!(
-            tb("the 'c' and 'eagles' here."),
-            ["the", "'", "c", "'", "and", "'eagles", "'", "here", "."]
-        );
-        assert_eq!(
-            tb("cannot gonna wanna go 'tis"),
-            ["can", "not", "gon", "na", "wan", "na", "go", "'t", "is"]
-        );
+        assert_eq!(tb("\"hi\" (2) it's ok, 1,000 . . x"), ["``", "hi", "''", "(", "2", ")", "it", "'s", "ok", ",", "1,000", ".", ".", "x"]);
+        assert_eq!(tb("the 'c' and 'eagles' here."), ["the", "'", "c", "'", "and", "'eagles", "'", "here", "."]);
+        assert_eq!(tb("cannot gonna wanna go 'tis"), ["can", "not", "gon", "na", "wan", "na", "go", "'t", "is"]);
         assert_eq!(tb("water’s edge"), ["water", "’", "s", "edge"]);
         assert_eq!(tb("a--b ... c"), ["a", "--", "b", "...", "c"]);
     }

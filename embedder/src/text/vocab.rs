@@ -35,10 +35,7 @@ struct VocabFile {
 impl Vocab {
     /// Reads a vocabulary JSON file.
     pub fn load(path: &Path) -> Result<Vocab> {
-        let text = fs::read_to_string(path).map_err(|source| TextError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = fs::read_to_string(path).map_err(|source| TextError::Io { path: path.to_path_buf(), source })?;
         Vocab::from_json(&text, path)
     }
 
@@ -52,56 +49,36 @@ impl Vocab {
             column: e.column(),
             message: e.to_string(),
         })?;
-        let invalid = |reason: String| TextError::Invalid {
-            path: origin.to_path_buf(),
-            reason,
-        };
+        let invalid = |reason: String| TextError::Invalid { path: origin.to_path_buf(), reason };
         let n = file.word2idx.len();
         let mut words: Vec<Option<String>> = vec![None; n];
         for (word, &id) in &file.word2idx {
             let slot = usize::try_from(id)
                 .ok()
                 .filter(|&i| (1..=n).contains(&i))
-                .ok_or_else(|| {
-                    invalid(format!("word2idx: id {id} of {word:?} is outside 1..={n}"))
-                })?;
+                .ok_or_else(|| invalid(format!("word2idx: id {id} of {word:?} is outside 1..={n}")))?;
             if let Some(other) = words[slot - 1].replace(word.clone()) {
-                return Err(invalid(format!(
-                    "word2idx: id {id} is given to both {other:?} and {word:?}"
-                )));
+                return Err(invalid(format!("word2idx: id {id} is given to both {other:?} and {word:?}")));
             }
         }
         // With n words, n distinct ids in 1..=n, every slot is filled: there are no gaps.
         let words: Vec<String> = words.into_iter().flatten().collect();
         if file.idx2word.len() != n {
-            return Err(invalid(format!(
-                "idx2word has {} entries, word2idx {n}",
-                file.idx2word.len()
-            )));
+            return Err(invalid(format!("idx2word has {} entries, word2idx {n}", file.idx2word.len())));
         }
         for (id, word) in words.iter().enumerate() {
             let key = (id + 1).to_string();
             if file.idx2word.get(&key) != Some(word) {
-                return Err(invalid(format!(
-                    "idx2word[{key}] is {:?}, word2idx says {word:?}",
-                    file.idx2word.get(&key)
-                )));
+                return Err(invalid(format!("idx2word[{key}] is {:?}, word2idx says {word:?}", file.idx2word.get(&key))));
             }
         }
         if file.idx != n as i64 + 1 {
-            return Err(invalid(format!(
-                "idx is {}, expected {} (one past the last id)",
-                file.idx,
-                n + 1
-            )));
+            return Err(invalid(format!("idx is {}, expected {} (one past the last id)", file.idx, n + 1)));
         }
         if words.last().map(String::as_str) != Some(UNK) {
             return Err(invalid(format!("{UNK} must have the last id ({n})")));
         }
-        Ok(Vocab {
-            ids: file.word2idx,
-            words,
-        })
+        Ok(Vocab { ids: file.word2idx, words })
     }
 
     /// Builds a vocabulary as the reference does: [`tokenize`] every caption, drop NLTK's English
@@ -128,16 +105,9 @@ impl Vocab {
                 }
             }
         }
-        let mut words: Vec<String> = order
-            .into_iter()
-            .filter(|w| counts[w] >= min_count)
-            .collect();
+        let mut words: Vec<String> = order.into_iter().filter(|w| counts[w] >= min_count).collect();
         words.push(UNK.to_string());
-        let ids = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), i as i64 + 1))
-            .collect();
+        let ids = words.iter().enumerate().map(|(i, w)| (w.clone(), i as i64 + 1)).collect();
         Vocab { words, ids }
     }
 
@@ -169,18 +139,12 @@ impl Vocab {
     /// Writes [`Vocab::to_json`] to `path` atomically: a temporary file in the same folder,
     /// synced, then renamed over `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |source| TextError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| TextError::Io { path: path.to_path_buf(), source };
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
         let written = (|| {
             let mut f = fs::File::create(&tmp)?;
@@ -274,10 +238,7 @@ mod tests {
         let v = Vocab::build(["water’s edge \"x\"", "water’s edge \"x\""], 2);
         assert_eq!(v.words(), ["water", "’", "edge", "``", "x", "''", "<unk>"]);
         let json = v.to_json();
-        assert!(
-            json.starts_with("{\"word2idx\": {\"water\": 1, \"\\u2019\": 2, "),
-            "{json}"
-        );
+        assert!(json.starts_with("{\"word2idx\": {\"water\": 1, \"\\u2019\": 2, "), "{json}");
         assert!(json.ends_with("\"7\": \"<unk>\"}, \"idx\": 8}"), "{json}");
         assert_eq!(Vocab::from_json(&json, path()).unwrap(), v);
         let mut s = String::new();
@@ -289,44 +250,26 @@ mod tests {
     fn lookups() {
         let v = Vocab::build(["red roof red roof"], 1);
         assert_eq!((v.len(), v.unk(), v.id("roof"), v.id("blue")), (3, 3, 2, 3));
-        assert_eq!(
-            (v.word(1), v.word(3), v.word(0), v.word(4)),
-            (Some("red"), Some("<unk>"), None, None)
-        );
+        assert_eq!((v.word(1), v.word(3), v.word(0), v.word(4)), (Some("red"), Some("<unk>"), None, None));
         assert!(!v.is_empty());
     }
 
     #[test]
     fn rejects_bad_files() {
         let err = |t: &str| Vocab::from_json(t, path()).unwrap_err().to_string();
-        let ok =
-            r#"{"word2idx": {"a": 1, "<unk>": 2}, "idx2word": {"1": "a", "2": "<unk>"}, "idx": 3}"#;
+        let ok = r#"{"word2idx": {"a": 1, "<unk>": 2}, "idx2word": {"1": "a", "2": "<unk>"}, "idx": 3}"#;
         assert!(Vocab::from_json(ok, path()).is_ok());
-        assert!(
-            err("{\"word2idx\": {\n\"a\": }").starts_with("v.json:2:6: not a vocabulary JSON file")
-        );
-        let gap =
-            r#"{"word2idx": {"a": 1, "<unk>": 3}, "idx2word": {"1": "a", "3": "<unk>"}, "idx": 4}"#;
-        assert!(
-            err(gap).contains("id 3 of \"<unk>\" is outside 1..=2"),
-            "{}",
-            err(gap)
-        );
+        assert!(err("{\"word2idx\": {\n\"a\": }").starts_with("v.json:2:6: not a vocabulary JSON file"));
+        let gap = r#"{"word2idx": {"a": 1, "<unk>": 3}, "idx2word": {"1": "a", "3": "<unk>"}, "idx": 4}"#;
+        assert!(err(gap).contains("id 3 of \"<unk>\" is outside 1..=2"), "{}", err(gap));
         let dup = r#"{"word2idx": {"a": 1, "<unk>": 1}, "idx2word": {"1": "a"}, "idx": 2}"#;
         assert!(err(dup).contains("is given to both"), "{}", err(dup));
-        let mism =
-            r#"{"word2idx": {"a": 1, "<unk>": 2}, "idx2word": {"1": "b", "2": "<unk>"}, "idx": 3}"#;
+        let mism = r#"{"word2idx": {"a": 1, "<unk>": 2}, "idx2word": {"1": "b", "2": "<unk>"}, "idx": 3}"#;
         assert!(err(mism).contains("idx2word[1]"), "{}", err(mism));
-        let idx =
-            r#"{"word2idx": {"a": 1, "<unk>": 2}, "idx2word": {"1": "a", "2": "<unk>"}, "idx": 9}"#;
+        let idx = r#"{"word2idx": {"a": 1, "<unk>": 2}, "idx2word": {"1": "a", "2": "<unk>"}, "idx": 9}"#;
         assert!(err(idx).contains("idx is 9"), "{}", err(idx));
-        let unk =
-            r#"{"word2idx": {"<unk>": 1, "a": 2}, "idx2word": {"1": "<unk>", "2": "a"}, "idx": 3}"#;
-        assert!(
-            err(unk).contains("<unk> must have the last id"),
-            "{}",
-            err(unk)
-        );
+        let unk = r#"{"word2idx": {"<unk>": 1, "a": 2}, "idx2word": {"1": "<unk>", "2": "a"}, "idx": 3}"#;
+        assert!(err(unk).contains("<unk> must have the last id"), "{}", err(unk));
     }
 
     #[test]
@@ -337,11 +280,7 @@ mod tests {
         let v = Vocab::build(["a b c", "b c"], 2);
         v.save(&p).unwrap();
         assert_eq!(Vocab::load(&p).unwrap(), v);
-        assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
-            1,
-            "no temporary file left behind"
-        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left behind");
         let missing = Vocab::load(&dir.join("nope.json")).unwrap_err().to_string();
         assert!(missing.contains("nope.json"), "{missing}");
         fs::remove_dir_all(&dir).unwrap();

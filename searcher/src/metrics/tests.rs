@@ -65,8 +65,9 @@ fn oracle(s: &SimMatrix, caption_image: &[usize], scenes: Option<&[Option<&str>]
 
 fn assert_close(got: &Metrics, want: &Metrics, what: &str) {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + b.abs());
-    let rec =
-        |a: &Recall, b: &Recall| close(a.r1, b.r1) && close(a.r5, b.r5) && close(a.r10, b.r10) && close(a.medr, b.medr) && close(a.meanr, b.meanr);
+    let rec = |a: &Recall, b: &Recall| {
+        close(a.r1, b.r1) && close(a.r5, b.r5) && close(a.r10, b.r10) && close(a.medr, b.medr) && close(a.meanr, b.meanr)
+    };
     let sr = |a: &Option<SceneRecall>, b: &Option<SceneRecall>| match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => a.0.len() == b.0.len() && a.0.iter().zip(&b.0).all(|(x, y)| x.0 == y.0 && close(x.1, y.1)),

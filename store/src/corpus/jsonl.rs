@@ -33,8 +33,13 @@ pub fn read(path: &Path) -> Result<Corpus> {
         if line.trim().is_empty() {
             continue;
         }
-        let entry: Entry = serde_json::from_str(line)
-            .map_err(|e| Error::corpus(path, Some(line_no), format!("not a corpus entry ({e}); expected {{\"image\": PATH, \"captions\": [TEXT, ...], \"scene\": LABEL}}")))?;
+        let entry: Entry = serde_json::from_str(line).map_err(|e| {
+            Error::corpus(
+                path,
+                Some(line_no),
+                format!("not a corpus entry ({e}); expected {{\"image\": PATH, \"captions\": [TEXT, ...], \"scene\": LABEL}}"),
+            )
+        })?;
         if entry.image.trim().is_empty() {
             return Err(Error::corpus(path, Some(line_no), "empty \"image\" path"));
         }

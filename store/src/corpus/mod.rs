@@ -179,7 +179,11 @@ impl Corpus {
                 if precomp::caps_path(path, &split).exists() {
                     Layout::Precomp
                 } else if precomp::has_any_caps(path) {
-                    return Err(Error::corpus(path, None, format!("precomp corpus has no split '{split}' ({} is missing)", precomp::caps_path(path, &split).display())));
+                    return Err(Error::corpus(
+                        path,
+                        None,
+                        format!("precomp corpus has no split '{split}' ({} is missing)", precomp::caps_path(path, &split).display()),
+                    ));
                 } else {
                     Layout::Folder
                 }

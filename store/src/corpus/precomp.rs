@@ -29,9 +29,7 @@ pub fn caps_path(root: &Path, split: &str) -> PathBuf {
 
 /// Whether `root` holds any `*_caps*.txt` (it is a precomp corpus, whatever the split).
 pub fn has_any_caps(root: &Path) -> bool {
-    std::fs::read_dir(root)
-        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().contains("_caps")))
-        .unwrap_or(false)
+    std::fs::read_dir(root).map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().contains("_caps"))).unwrap_or(false)
 }
 
 pub fn read(root: &Path, split: &str, images_dir: Option<&Path>) -> Result<Corpus> {
@@ -74,7 +72,13 @@ pub fn read(root: &Path, split: &str, images_dir: Option<&Path>) -> Result<Corpu
                 return Err(Error::corpus(
                     &names_file,
                     Some(line + k + 1),
-                    format!("'{}' where '{name}' (line {}) should repeat: image {i} owns caption lines {}..{}", names[line + k].trim(), line + 1, line + 1, line + CAPTIONS_PER_IMAGE),
+                    format!(
+                        "'{}' where '{name}' (line {}) should repeat: image {i} owns caption lines {}..{}",
+                        names[line + k].trim(),
+                        line + 1,
+                        line + 1,
+                        line + CAPTIONS_PER_IMAGE
+                    ),
                 ));
             }
         }

@@ -185,10 +185,7 @@ impl Parser<'_> {
             _ => return Err(format!("malformed header dictionary: expected a string at byte {}", self.i)),
         };
         let start = self.i + 1;
-        let len = self.s[start..]
-            .iter()
-            .position(|&c| c == quote)
-            .ok_or("malformed header dictionary: unterminated string")?;
+        let len = self.s[start..].iter().position(|&c| c == quote).ok_or("malformed header dictionary: unterminated string")?;
         self.i = start + len + 1;
         Ok(String::from_utf8_lossy(&self.s[start..start + len]).into_owned())
     }

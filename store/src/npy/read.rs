@@ -141,7 +141,10 @@ impl NpyFile {
 
     fn element_range(&self, rows: std::ops::Range<usize>) -> Result<std::ops::Range<usize>> {
         if rows.start > rows.end || rows.end > self.rows() {
-            return Err(Error::mismatch(&self.path, format!("rows {}..{} out of range (file has {} rows)", rows.start, rows.end, self.rows())));
+            return Err(Error::mismatch(
+                &self.path,
+                format!("rows {}..{} out of range (file has {} rows)", rows.start, rows.end, self.rows()),
+            ));
         }
         Ok(rows.start * self.dim()..rows.end * self.dim())
     }
