@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # swan's main job on the bundled fixture corpus (fixtures/corpus: synthetic aerial
-# scenes in the RSICD/RSITMD precomp layout): embed it, evaluate retrieval, search it.
+# scenes in the RSICD/RSITMD precomp layout): embed it, index it, evaluate retrieval,
+# search it.
 # Sets itself up first (venv with torch, release build).
 #
 # The checkpoint is made by swan-hashinit (deterministic weights, not a trained SWAN):
@@ -33,11 +34,14 @@ step "embed the test split (CPU, fp32; resumable: rerun after an interruption)"
     --vocab "$out/vocab.json" --out "$out/test" --device cpu --batch-size 8
 "$swan" npy info "$out/test/images.npy"
 
-step "evaluate (hashinit weights: expect chance-level figures)"
-"$swan" eval --embeddings "$out/test"
+step "index the image embeddings (HNSW, int8 walk, exact re-ranking)"
+"$swan" index build --embeddings "$out/test" --table images --out "$out/test-index"
 
-step "search by text"
-"$swan" search --embeddings "$out/test" --text "many green trees in a dense forest" \
+step "evaluate (hashinit weights: expect chance-level figures), exactly and through the index"
+"$swan" eval --embeddings "$out/test" --index "$out/test-index"
+
+step "search by text (through the index)"
+"$swan" search --embeddings "$out/test" --index "$out/test-index" --text "many green trees in a dense forest" \
     --checkpoint "$out/hashinit.safetensors" --vocab "$out/vocab.json" --device cpu -k 5
 
 step "search by image"

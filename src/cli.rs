@@ -67,6 +67,34 @@ pub enum Command {
     Eval(EvalArgs),
     /// Search an embedding set by free text, image file, or row.
     Search(SearchArgs),
+    /// Build HNSW indexes over embedding files.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Write a synthetic archive (N x 512 unit vectors in scene-like clusters, plus
+    /// queries) for benchmarks.
+    Synth {
+        /// Rows.
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+        /// Query rows (written to queries.npy).
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        /// Cluster centres (drawn from a standard normal).
+        #[arg(long, default_value_t = 64)]
+        centres: usize,
+        /// Noise scale added to the centre before normalising.
+        #[arg(long, default_value_t = 0.9)]
+        noise: f32,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Embed image files and/or captions with a checkpoint; print the vectors or write
     /// them as .npy files with a manifest.
     Encode(EncodeArgs),
@@ -339,6 +367,16 @@ pub struct EvalArgs {
     /// With --sims: one image file name per caption line (like test_filename.txt).
     #[arg(long)]
     pub filenames: Option<PathBuf>,
+    /// Also answer through this index (built over the set's images or captions):
+    /// ANN recall@k against exact search, queries/s and latency.
+    #[arg(long, requires = "embeddings")]
+    pub index: Option<PathBuf>,
+    /// Beam width for --index.
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
+    /// Re-rank factor for --index (the best k x rerank walk results are scored exactly).
+    #[arg(long, default_value_t = 4)]
+    pub rerank: usize,
     /// Cut-offs r for scene recall SR@r.
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     pub scene_recall: Vec<usize>,
@@ -373,6 +411,16 @@ pub struct SearchArgs {
     /// Keep only results of this scene label.
     #[arg(long)]
     pub scene: Option<String>,
+    /// Search through this index (built with `swan index build` over the target table)
+    /// instead of exactly.
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// Beam width with --index.
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
+    /// Re-rank factor with --index.
+    #[arg(long, default_value_t = 4)]
+    pub rerank: usize,
     /// Vocabulary JSON, for --text.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
@@ -381,4 +429,43 @@ pub struct SearchArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IndexCommand {
+    /// Build an HNSW index over an embedding set's images (or captions), or a bare .npy.
+    Build {
+        /// Embedding folder written by `swan embed` (invalid rows are skipped).
+        #[arg(long, conflicts_with = "npy")]
+        embeddings: Option<PathBuf>,
+        /// Which table of --embeddings: images or captions.
+        #[arg(long, default_value = "images")]
+        table: String,
+        /// A bare .npy of rows (f32 or f16).
+        #[arg(long)]
+        npy: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Links per node (2M on layer 0).
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        /// Beam width while building.
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        /// Vectors the graph walk reads: int8 (default), f16 or f32; results are always
+        /// re-ranked with the full-precision rows.
+        #[arg(long, default_value = "int8")]
+        precision: String,
+        /// Split the rows into N graphs searched together (for archives larger than one
+        /// graph should hold).
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// Build threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -16,10 +16,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
         (None, Some(dir)) => from_embeddings(dir, &args, &options)?,
         (None, None) => bail!("give --embeddings DIR or --sims FILE --filenames FILE"),
     };
+    let ann = match (&args.index, &args.embeddings) {
+        (Some(index), Some(dir)) => Some(super::ann_eval::run(dir, index, &args)?),
+        _ => None,
+    };
     if args.json {
-        crate::output::json_line(&metrics)?;
+        match &ann {
+            None => crate::output::json_line(&metrics)?,
+            Some(ann) => crate::output::json_line(&serde_json::json!({ "exact": metrics, "ann": ann }))?,
+        }
     } else {
         print_table(&metrics, &note)?;
+        if let Some(a) = &ann {
+            println!(
+                "index {} over {}: {} queries, recall@{} {:.4} vs exact, {:.0} queries/s (1 thread), latency p50 {:.3} ms, p99 {:.3} ms; {} R@1/5/10 {:.2} / {:.2} / {:.2}",
+                a.index, a.table, a.queries, a.k, a.recall_at_k, a.qps, a.latency_ms_p50, a.latency_ms_p99, a.direction, a.r1, a.r5, a.r10
+            );
+        }
     }
     Ok(0)
 }

@@ -1,12 +1,14 @@
 //! One module per subcommand. Each returns the process exit code: 0 success, 1 nothing
 //! found, 2 error (errors are returned, and printed by `main`).
 
+mod ann_eval;
 mod bench;
 mod checkpoint;
 mod corpus;
 mod embed;
 mod encode;
 mod eval;
+mod index;
 mod fixtures;
 mod info;
 mod merge;
@@ -33,6 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Encode(a) => encode::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Search(a) => search::run(a),
+        Command::Index(cmd) => index::run(cmd),
+        Command::Synth { rows, queries, centres, noise, seed, out, json } => index::synth(rows, queries, centres, noise, seed, &out, json),
         Command::Embed(a) => embed::run(a),
         Command::Merge { out, shards, json } => merge::run(&out, &shards, json),
     }

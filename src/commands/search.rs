@@ -57,7 +57,29 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
     };
     let scene_ok = |row: usize| args.scene.as_deref().is_none_or(|s| corpus.images[image_of(row)].scene.as_deref() == Some(s));
     let filter: &(dyn Fn(usize) -> bool + Sync) = &scene_ok;
-    let hits = search(&rows, &query, args.k, args.scene.is_some().then_some(filter))?.pop().unwrap_or_default();
+    let hits = match &args.index {
+        None => search(&rows, &query, args.k, args.scene.is_some().then_some(filter))?.pop().unwrap_or_default(),
+        Some(dir) => {
+            let index = swan_indexer::Index::load(dir, &swan_indexer::LoadOptions::default())?;
+            anyhow::ensure!(
+                same_file(index.source_path(), file.path()),
+                "{} indexes {}, not {} (pass --target to pick the table it was built over)",
+                dir.display(),
+                index.source_path().display(),
+                file.path().display()
+            );
+            // A scene filter is applied after the walk: over-fetch, then keep k.
+            let fetch = if args.scene.is_some() { args.k.saturating_mul(20) } else { args.k };
+            let params = swan_indexer::SearchParams { ef: args.ef.max(fetch), rerank: args.rerank };
+            index
+                .search(&query, fetch, &params)?
+                .into_iter()
+                .filter(|&(row, _)| filter(row as usize))
+                .take(args.k)
+                .map(|(id, score)| swan_searcher::Hit { id, score })
+                .collect()
+        }
+    };
     let by_image = corpus.captions_by_image();
     let results: Vec<Result_> = hits
         .iter()
@@ -131,4 +153,11 @@ fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f3
         return Ok((Vec::<f32>::try_from(v.view([-1]))?, Target::Captions));
     }
     bail!("give a query: --text TEXT, --image FILE or --row images:N|captions:N")
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }

@@ -1,0 +1,715 @@
+//! The index: one or more HNSW graphs (shards) over an embedding file, searched together.
+//!
+//! The source `.npy` is never copied: build and search read it through its memory map,
+//! and the index stores only graphs, an optional reduced-precision copy, and `index.json`
+//! (format version, parameters, the source's SHA-256, shape and row ranges).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use swan_store::{DType, Manifest, NpyFile};
+
+use crate::build::{build_graph, GraphParams, Linking};
+use crate::distance::{kernels, Kernels};
+use crate::error::{Error, IoContext, Result};
+use crate::format;
+use crate::graph::{self, Graph, Scratch};
+use crate::vectors::{Copy, F16Space, FullSpace, I8Query, I8Space, Precision, SourceRows, Space};
+
+/// File name of the index manifest inside an index folder.
+pub const INDEX_FILE: &str = "index.json";
+const FORMAT: &str = "swan-hnsw";
+
+/// Which rows of which file to index.
+#[derive(Clone, Debug)]
+pub struct Source {
+    path: PathBuf,
+    invalid: Vec<usize>,
+}
+
+/// Which table of an embedding set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// `manifest.images`.
+    Images,
+    /// `manifest.captions`.
+    Captions,
+}
+
+impl Source {
+    /// Every row of a bare `.npy` file.
+    pub fn npy(path: impl Into<PathBuf>) -> Source {
+        Source { path: path.into(), invalid: Vec::new() }
+    }
+
+    /// A table of an embedding set (`dir/manifest.json`), skipping the rows it marks invalid.
+    pub fn from_manifest(dir: &Path, table: Table) -> Result<Source> {
+        let manifest = Manifest::load(dir)?;
+        let t = match table {
+            Table::Images => manifest.images.as_ref(),
+            Table::Captions => manifest.captions.as_ref(),
+        }
+        .ok_or_else(|| Error::Invalid(format!("{}: the embedding set has no {table:?} table", dir.display())))?;
+        Manifest::open_table(dir, t)?;
+        Ok(Source { path: dir.join(&t.file), invalid: t.invalid.clone() })
+    }
+
+    /// Also skip these rows.
+    pub fn skip_rows(mut self, rows: impl IntoIterator<Item = usize>) -> Source {
+        self.invalid.extend(rows);
+        self
+    }
+
+    /// The `.npy` file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Build parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildParams {
+    /// Links per node on upper layers (`2M` on layer 0).
+    pub m: usize,
+    /// Beam width while inserting.
+    pub ef_construction: usize,
+    /// Precision of the vectors the walk reads (build and search).
+    pub precision: Precision,
+    /// Number of graphs the rows are split into (contiguous row ranges).
+    pub shards: usize,
+    /// Seed of the level draw.
+    pub seed: u64,
+    /// Link selection (experiments only; keep the default).
+    #[serde(default)]
+    pub linking: Linking,
+    /// Build threads (0: all cores). Not stored.
+    #[serde(skip)]
+    pub threads: usize,
+}
+
+impl Default for BuildParams {
+    fn default() -> Self {
+        BuildParams {
+            m: 16,
+            ef_construction: 200,
+            precision: Precision::Int8,
+            shards: 1,
+            seed: 0x5EED,
+            linking: Linking::Hnswlib,
+            threads: 0,
+        }
+    }
+}
+
+/// Search parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchParams {
+    /// Beam width on layer 0 (at least `k`).
+    pub ef: usize,
+    /// Re-rank the best `k * rerank` walk results of each shard against the full-precision
+    /// rows (at least 1: results are always exact scores).
+    pub rerank: usize,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        SearchParams { ef: 64, rerank: 4 }
+    }
+}
+
+/// Options for [`Index::load`].
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Read the source from here instead of the path recorded at build time.
+    pub source: Option<PathBuf>,
+    /// Skip the SHA-256 of the source file (the shape is still checked). The digest reads
+    /// the whole file once; skip it only where the file is known not to have changed.
+    pub skip_source_digest: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SourceInfo {
+    path: PathBuf,
+    sha256: String,
+    rows: usize,
+    dim: usize,
+    dtype: DType,
+    invalid_rows: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ShardInfo {
+    graph: String,
+    graph_checksum: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vectors: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vectors_checksum: Option<String>,
+    nodes: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct IndexManifest {
+    format: String,
+    version: u32,
+    metric: String,
+    params: BuildParams,
+    source: SourceInfo,
+    shards: Vec<ShardInfo>,
+}
+
+struct Shard {
+    graph: Graph,
+    row_ids: Vec<u32>,
+    copy: Copy,
+}
+
+/// A searchable index. See the crate docs for an example.
+pub struct Index {
+    params: BuildParams,
+    source: NpyFile,
+    source_info: SourceInfo,
+    shards: Vec<Shard>,
+    k: &'static Kernels,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("params", &self.params)
+            .field("source", &self.source_info)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+/// Summary numbers of a built or loaded index.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexStats {
+    /// Indexed rows (all shards).
+    pub nodes: usize,
+    /// Shards.
+    pub shards: usize,
+    /// Mean layer-0 out-degree.
+    pub mean_degree0: f64,
+    /// Nodes (other than an entry) that no layer-0 link reaches.
+    pub unreachable0: usize,
+    /// Highest level of any shard.
+    pub max_level: u8,
+    /// Bytes of graph links and row maps in memory.
+    pub graph_bytes: usize,
+    /// Bytes of reduced-precision copies.
+    pub copy_bytes: usize,
+}
+
+fn source_rows(file: &NpyFile) -> Result<SourceRows<'_>> {
+    Ok(match file.dtype() {
+        DType::F32 => SourceRows::F32(file.as_f32()?),
+        DType::F16 => SourceRows::F16(file.as_f16()?),
+        other => return Err(Error::Invalid(format!("{}: rows must be f32 or f16, not {other}", file.path().display()))),
+    })
+}
+
+impl Index {
+    /// Build an index over `source`. `progress(done, total)` reports inserted rows.
+    pub fn build(source: &Source, params: &BuildParams, progress: &dyn Fn(usize, usize)) -> Result<Index> {
+        if params.m < 2 || params.m > 512 || params.ef_construction == 0 || params.shards == 0 {
+            return Err(Error::Invalid(format!(
+                "need 2 <= M <= 512, ef_construction >= 1 and shards >= 1 (got M={}, ef_construction={}, shards={})",
+                params.m, params.ef_construction, params.shards
+            )));
+        }
+        let file = NpyFile::open(&source.path)?;
+        if file.shape().len() != 2 || file.rows() > u32::MAX as usize - 1 {
+            return Err(Error::Invalid(format!("{}: expected a rows x dim array, found shape {:?}", source.path.display(), file.shape())));
+        }
+        let rows = source_rows(&file)?;
+        let (n_rows, dim) = (file.rows(), file.dim());
+        let mut invalid = vec![false; n_rows];
+        for &r in &source.invalid {
+            if r >= n_rows {
+                return Err(Error::Invalid(format!("{}: invalid row {r} is out of range ({n_rows} rows)", source.path.display())));
+            }
+            invalid[r] = true;
+        }
+        let valid: Vec<u32> = (0..n_rows as u32).filter(|&r| !invalid[r as usize]).collect();
+        let sha256 = swan_store::fsutil::sha256_file(&source.path)?;
+        let k = kernels();
+        let gp = GraphParams {
+            m: params.m,
+            ef_construction: params.ef_construction,
+            threads: params.threads,
+            seed: params.seed,
+            linking: params.linking,
+        };
+        let per_shard = valid.len().div_ceil(params.shards).max(1);
+        let mut shards = Vec::with_capacity(params.shards);
+        let mut base = 0;
+        for s in 0..params.shards {
+            let ids = &valid[(s * per_shard).min(valid.len())..((s + 1) * per_shard).min(valid.len())];
+            let row_ids = ids.to_vec();
+            let copy = Copy::encode(params.precision, rows, dim, &row_ids);
+            let (n, total) = (row_ids.len(), valid.len());
+            let graph = match &copy {
+                Copy::None => {
+                    let space = FullSpace { rows, row_ids: &row_ids, dim, k };
+                    build_graph(&space, n, &gp, progress, base, total)
+                }
+                Copy::F16(c) => build_graph(&F16Space { rows: c.as_slice(), dim, k }, n, &gp, progress, base, total),
+                Copy::I8 { codes, scales, dim_scales } => {
+                    let space = I8Space {
+                        codes: codes.as_slice(),
+                        scales: scales.as_slice(),
+                        dim_scales: dim_scales.as_ref().map(|d| d.as_slice()),
+                        dim,
+                        k,
+                    };
+                    build_graph(&space, n, &gp, progress, base, total)
+                }
+            };
+            base += row_ids.len();
+            shards.push(Shard { graph, row_ids, copy });
+        }
+        let path = std::fs::canonicalize(&source.path).at(&source.path)?;
+        let source_info = SourceInfo { path, sha256, rows: n_rows, dim, dtype: file.dtype(), invalid_rows: n_rows - valid.len() };
+        Ok(Index { params: params.clone(), source: file, source_info, shards, k })
+    }
+
+    /// The build parameters.
+    pub fn params(&self) -> &BuildParams {
+        &self.params
+    }
+
+    /// Values per row.
+    pub fn dim(&self) -> usize {
+        self.source_info.dim
+    }
+
+    /// The source file the index reads rows from.
+    pub fn source_path(&self) -> &Path {
+        self.source.path()
+    }
+
+    /// Node counts, degrees, memory.
+    pub fn stats(&self) -> IndexStats {
+        let mut st = IndexStats {
+            nodes: 0,
+            shards: self.shards.len(),
+            mean_degree0: 0.0,
+            unreachable0: 0,
+            max_level: 0,
+            graph_bytes: 0,
+            copy_bytes: 0,
+        };
+        for s in &self.shards {
+            let (deg, unreached) = s.graph.degree_stats();
+            st.mean_degree0 += deg * s.graph.len() as f64;
+            st.unreachable0 += unreached;
+            st.nodes += s.graph.len();
+            st.max_level = st.max_level.max(s.graph.max_level);
+            st.graph_bytes +=
+                4 * (s.graph.links0.len() + s.graph.upper.len() + s.graph.upper_start.len() + s.row_ids.len()) + s.graph.levels.len();
+            st.copy_bytes += match &s.copy {
+                Copy::None => 0,
+                Copy::F16(c) => 2 * c.as_slice().len(),
+                Copy::I8 { codes, scales, .. } => codes.as_slice().len() + 4 * scales.as_slice().len(),
+            };
+        }
+        st.mean_degree0 /= st.nodes.max(1) as f64;
+        st
+    }
+
+    /// Write the index into folder `dir` (created if missing). Files are written under
+    /// fresh names and `index.json` is replaced last, so a crash leaves the previous index
+    /// readable; files it no longer lists are then removed.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let generation = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        let mut infos = Vec::with_capacity(self.shards.len());
+        for (i, s) in self.shards.iter().enumerate() {
+            let graph = format!("shard-{i:03}-{generation}.graph");
+            let graph_sum = format::write_graph(&dir.join(&graph), &s.graph, &s.row_ids)?;
+            let (vectors, vectors_checksum) = match s.copy {
+                Copy::None => (None, None),
+                _ => {
+                    let name = format!("shard-{i:03}-{generation}.vec");
+                    let sum = format::write_vectors(&dir.join(&name), &s.copy, s.graph.len(), self.dim())?;
+                    (Some(name), Some(format!("{sum:016x}")))
+                }
+            };
+            infos.push(ShardInfo { graph, graph_checksum: format!("{graph_sum:016x}"), vectors, vectors_checksum, nodes: s.graph.len() });
+        }
+        let manifest = IndexManifest {
+            format: FORMAT.into(),
+            version: format::CURRENT_VERSION,
+            metric: "dot".into(),
+            params: self.params.clone(),
+            source: self.source_info.clone(),
+            shards: infos,
+        };
+        let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+        text.push('\n');
+        swan_store::fsutil::write_atomic(&dir.join(INDEX_FILE), text.as_bytes())?;
+        // Garbage: shard files of earlier generations.
+        let listed: Vec<&str> =
+            manifest.shards.iter().flat_map(|s| std::iter::once(s.graph.as_str()).chain(s.vectors.as_deref())).collect();
+        for entry in std::fs::read_dir(dir).at(dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("shard-") && !listed.contains(&name.as_str()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Open an index folder written by [`Index::save`]. Checks the format version, every
+    /// file's checksum, and that the source file is the one the index was built from.
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Index> {
+        let path = dir.join(INDEX_FILE);
+        let text = std::fs::read(&path).at(&path)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| Error::corrupt(&path, None, format!("not valid JSON: {e}")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(Error::corrupt(&path, None, format!("not a swan index (no \"format\": \"{FORMAT}\")")));
+        }
+        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        if !(format::OLDEST_READABLE_VERSION..=format::CURRENT_VERSION).contains(&version) {
+            return Err(Error::Version { path, found: version, oldest: format::OLDEST_READABLE_VERSION, current: format::CURRENT_VERSION });
+        }
+        let manifest: IndexManifest =
+            serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
+        let mismatch = |reason: String| Error::SourceMismatch { path: path.clone(), reason };
+
+        let source_path = options.source.clone().unwrap_or_else(|| manifest.source.path.clone());
+        let file = NpyFile::open(&source_path)?;
+        let info = &manifest.source;
+        if file.dim() != info.dim || file.rows() != info.rows || file.dtype() != info.dtype {
+            return Err(mismatch(format!(
+                "{} is {} x {} {} but the index was built over {} x {} {}",
+                source_path.display(),
+                file.rows(),
+                file.dim(),
+                file.dtype(),
+                info.rows,
+                info.dim,
+                info.dtype
+            )));
+        }
+        if !options.skip_source_digest {
+            let sha = swan_store::fsutil::sha256_file(&source_path)?;
+            if sha != info.sha256 {
+                return Err(mismatch(format!("{} has SHA-256 {sha}, the index was built from {}", source_path.display(), info.sha256)));
+            }
+        }
+        let mut shards = Vec::with_capacity(manifest.shards.len());
+        for s in &manifest.shards {
+            let gpath = dir.join(&s.graph);
+            let (graph, row_ids, sum) = format::read_graph(&gpath)?;
+            if format!("{sum:016x}") != s.graph_checksum {
+                return Err(Error::corrupt(
+                    &gpath,
+                    None,
+                    format!("checksum {sum:016x} differs from {} listed in {INDEX_FILE}", s.graph_checksum),
+                ));
+            }
+            if graph.len() != s.nodes || row_ids.len() != s.nodes || row_ids.iter().any(|&r| r as usize >= info.rows) {
+                return Err(Error::corrupt(&gpath, None, format!("row map does not fit {} nodes over {} rows", s.nodes, info.rows)));
+            }
+            let copy = match (&s.vectors, &s.vectors_checksum) {
+                (Some(name), Some(want)) => {
+                    let vpath = dir.join(name);
+                    let (copy, sum) = format::read_vectors(&vpath, s.nodes, info.dim)?;
+                    if &format!("{sum:016x}") != want {
+                        return Err(Error::corrupt(
+                            &vpath,
+                            None,
+                            format!("checksum {sum:016x} differs from {want} listed in {INDEX_FILE}"),
+                        ));
+                    }
+                    copy
+                }
+                _ => Copy::None,
+            };
+            if copy.precision() != manifest.params.precision {
+                return Err(Error::corrupt(
+                    &path,
+                    None,
+                    format!("shard vectors are {:?}, parameters say {:?}", copy.precision(), manifest.params.precision),
+                ));
+            }
+            shards.push(Shard { graph, row_ids, copy });
+        }
+        source_rows(&file)?;
+        let mut source_info = manifest.source.clone();
+        source_info.path = source_path;
+        Ok(Index { params: manifest.params, source: file, source_info, shards, k: kernels() })
+    }
+
+    /// A searcher with its own scratch buffers (one per thread; no allocation per query).
+    pub fn searcher(&self) -> Searcher<'_> {
+        Searcher { index: self, scratch: Scratch::default(), qf: Vec::new(), qi: I8Query::default(), hits: Vec::new() }
+    }
+
+    /// The `k` rows with the highest inner product with `query`: `(row, score)`, best
+    /// first, ties by row. Allocates scratch; use a [`Searcher`] in loops.
+    pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<(u32, f32)>> {
+        let mut s = self.searcher();
+        s.search(query, k, params).map(|h| h.to_vec())
+    }
+
+    /// Exact top-`k` by scanning every indexed row (the oracle for recall).
+    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>> {
+        self.check_query(query)?;
+        let rows = source_rows(&self.source)?;
+        let mut all: Vec<(u32, f32)> =
+            self.shards.iter().flat_map(|s| s.row_ids.iter()).map(|&r| (r, rows.dot(self.k, self.dim(), query, r as usize))).collect();
+        all.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        Ok(all)
+    }
+
+    fn check_query(&self, query: &[f32]) -> Result<()> {
+        if query.len() != self.dim() {
+            return Err(Error::Invalid(format!("query has {} values, the index holds {}-d rows", query.len(), self.dim())));
+        }
+        Ok(())
+    }
+}
+
+/// Per-thread search state over an [`Index`].
+pub struct Searcher<'a> {
+    index: &'a Index,
+    scratch: Scratch,
+    qf: Vec<f32>,
+    qi: I8Query,
+    hits: Vec<(u32, f32)>,
+}
+
+impl Searcher<'_> {
+    /// See [`Index::search`]. The slice lives until the next call.
+    pub fn search(&mut self, query: &[f32], k: usize, params: &SearchParams) -> Result<&[(u32, f32)]> {
+        let index = self.index;
+        index.check_query(query)?;
+        let rows = source_rows(&index.source)?;
+        let dim = index.dim();
+        let ef = params.ef.max(k);
+        let keep = k.saturating_mul(params.rerank.max(1)).min(ef);
+        self.hits.clear();
+        for shard in &index.shards {
+            match &shard.copy {
+                Copy::None => {
+                    let space = FullSpace { rows, row_ids: &shard.row_ids, dim, k: index.k };
+                    space.prepare(query, &mut self.qf);
+                    graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch);
+                }
+                Copy::F16(c) => {
+                    let space = F16Space { rows: c.as_slice(), dim, k: index.k };
+                    space.prepare(query, &mut self.qf);
+                    graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch);
+                }
+                Copy::I8 { codes, scales, dim_scales } => {
+                    let space = I8Space {
+                        codes: codes.as_slice(),
+                        scales: scales.as_slice(),
+                        dim_scales: dim_scales.as_ref().map(|d| d.as_slice()),
+                        dim,
+                        k: index.k,
+                    };
+                    space.prepare(query, &mut self.qi);
+                    graph::search(&shard.graph, &space, &self.qi, ef, &mut self.scratch);
+                }
+            }
+            // Rows to re-rank are scattered through the source file: start all the loads first.
+            for c in self.scratch.out.iter().take(keep) {
+                rows.prefetch(dim, shard.row_ids[c.id as usize] as usize);
+            }
+            for c in self.scratch.out.iter().take(keep) {
+                let row = shard.row_ids[c.id as usize];
+                self.hits.push((row, rows.dot(index.k, dim, query, row as usize)));
+            }
+        }
+        self.hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.hits.truncate(k);
+        Ok(&self.hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SynthSpec;
+
+    const SPEC: SynthSpec = SynthSpec { rows: 3000, queries: 40, dim: 32, centres: 16, noise: 0.9, seed: 11 };
+
+    fn params(precision: Precision, shards: usize) -> BuildParams {
+        BuildParams { m: 12, ef_construction: 80, precision, shards, threads: 2, ..BuildParams::default() }
+    }
+
+    fn recall(index: &Index, queries: &[f32], k: usize, sp: &SearchParams) -> f64 {
+        let mut hit = 0;
+        for q in queries.chunks(index.dim()) {
+            let exact = index.search_exact(q, k).unwrap();
+            let got = index.search(q, k, sp).unwrap();
+            hit += got.iter().filter(|g| exact.iter().any(|e| e.0 == g.0)).count();
+            // Scores are exact inner products and sorted.
+            assert!(got.windows(2).all(|w| w[0].1 >= w[1].1));
+        }
+        hit as f64 / (k * queries.len() / index.dim()) as f64
+    }
+
+    #[test]
+    fn recall_vs_brute_force_at_every_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SPEC.write(dir.path()).unwrap();
+        let queries = SPEC.rows_f32(0..SPEC.queries, true);
+        for precision in [Precision::Full, Precision::F16, Precision::Int8, Precision::Int8PerDim] {
+            let index = Index::build(&Source::npy(&files.base), &params(precision, 1), &|_, _| {}).unwrap();
+            let r = recall(&index, &queries, 10, &SearchParams { ef: 64, rerank: 4 });
+            assert!(r >= 0.95, "{precision:?}: recall@10 {r}");
+            let st = index.stats();
+            assert_eq!(st.nodes, SPEC.rows);
+            // The heuristic can orphan a rare node on layer 0 (hnswlib too); it stays rare.
+            assert!(st.unreachable0 <= st.nodes / 500, "{precision:?}: {st:?}");
+        }
+    }
+
+    #[test]
+    fn shards_are_searched_together_and_invalid_rows_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SPEC.write(dir.path()).unwrap();
+        let rows = SPEC.rows_f32(0..SPEC.rows, false);
+        let skip = [0usize, 5, 2999];
+        let source = Source::npy(&files.base).skip_rows(skip);
+        let index = Index::build(&source, &params(Precision::Int8, 3), &|_, _| {}).unwrap();
+        assert_eq!(index.stats().shards, 3);
+        assert_eq!(index.stats().nodes, SPEC.rows - skip.len());
+        // A query equal to a row of each shard finds that row first.
+        for row in [1usize, 1500, 2998] {
+            let q = &rows[row * 32..(row + 1) * 32];
+            let hits = index.search(q, 5, &SearchParams { ef: 32, rerank: 2 }).unwrap();
+            assert_eq!(hits[0].0 as usize, row);
+        }
+        // Skipped rows are never returned, even for their own vectors.
+        for &row in &skip {
+            let q = &rows[row * 32..(row + 1) * 32];
+            let hits = index.search(q, 10, &SearchParams { ef: 64, rerank: 4 }).unwrap();
+            assert!(hits.iter().all(|h| h.0 as usize != row));
+            assert_eq!(hits, index.search_exact(q, 10).unwrap());
+        }
+        // Merged results match brute force at a wide beam.
+        let queries = SPEC.rows_f32(0..SPEC.queries, true);
+        assert!(recall(&index, &queries, 10, &SearchParams { ef: 200, rerank: 20 }) >= 0.99);
+    }
+
+    #[test]
+    fn saved_index_reloads_and_answers_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        SPEC.write(dir.path()).unwrap();
+        let queries = SPEC.rows_f32(0..SPEC.queries, true);
+        for precision in [Precision::Full, Precision::F16, Precision::Int8PerDim] {
+            let index =
+                Index::build(&Source::from_manifest(dir.path(), Table::Images).unwrap(), &params(precision, 2), &|_, _| {}).unwrap();
+            let idir = dir.path().join(format!("index-{}", precision.name()));
+            index.save(&idir).unwrap();
+            let loaded = Index::load(&idir, &LoadOptions::default()).unwrap();
+            assert_eq!(loaded.params(), &BuildParams { threads: 0, ..index.params().clone() });
+            for (a, b) in index.shards.iter().zip(&loaded.shards) {
+                assert_eq!(a.graph, b.graph);
+                assert_eq!(a.row_ids, b.row_ids);
+            }
+            let sp = SearchParams { ef: 40, rerank: 2 };
+            for q in queries.chunks(32) {
+                assert_eq!(index.search(q, 10, &sp).unwrap(), loaded.search(q, 10, &sp).unwrap());
+            }
+            // Saving again replaces the files and removes the old generation.
+            loaded.save(&idir).unwrap();
+            let shard_files = std::fs::read_dir(&idir)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("shard-"))
+                .count();
+            assert_eq!(shard_files, if precision == Precision::Full { 2 } else { 4 });
+            Index::load(&idir, &LoadOptions::default()).unwrap();
+        }
+    }
+
+    #[test]
+    fn manifest_invalid_rows_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        SPEC.write(dir.path()).unwrap();
+        let mut m = Manifest::load(dir.path()).unwrap();
+        m.images.as_mut().unwrap().invalid = vec![3, 4];
+        m.save(dir.path()).unwrap();
+        let source = Source::from_manifest(dir.path(), Table::Images).unwrap();
+        let index = Index::build(&source, &params(Precision::Int8, 1), &|_, _| {}).unwrap();
+        assert_eq!(index.stats().nodes, SPEC.rows - 2);
+        let rows = SPEC.rows_f32(3..4, false);
+        assert!(index.search(&rows, 10, &SearchParams::default()).unwrap().iter().all(|h| h.0 != 3 && h.0 != 4));
+        let progress = std::cell::Cell::new((0, 0));
+        Index::build(&source, &params(Precision::Int8, 2), &|d, t| progress.set((d, t))).unwrap();
+        assert_eq!(progress.get(), (SPEC.rows - 2, SPEC.rows - 2));
+        assert!(Source::from_manifest(dir.path(), Table::Captions).is_ok());
+    }
+
+    fn shard_file(dir: &Path, ext: &str) -> PathBuf {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == ext)).unwrap()
+    }
+
+    #[test]
+    fn corrupt_or_mismatched_indexes_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SPEC.write(dir.path()).unwrap();
+        let index = Index::build(&Source::npy(&files.base), &params(Precision::Int8, 1), &|_, _| {}).unwrap();
+        let idir = dir.path().join("index");
+        let err = |opts: &LoadOptions| Index::load(&idir, opts).unwrap_err().to_string();
+        let opts = LoadOptions::default();
+
+        index.save(&idir).unwrap();
+        let graph = shard_file(&idir, "graph");
+        let mut bytes = std::fs::read(&graph).unwrap();
+        bytes[200] ^= 0x10;
+        std::fs::write(&graph, &bytes).unwrap();
+        assert!(err(&opts).contains("corrupt index file at byte") && err(&opts).contains("checksum mismatch"), "{}", err(&opts));
+
+        index.save(&idir).unwrap();
+        let vecs = shard_file(&idir, "vec");
+        let len = std::fs::metadata(&vecs).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&vecs).unwrap().set_len(len - 7).unwrap();
+        assert!(err(&opts).contains("truncated"), "{}", err(&opts));
+
+        index.save(&idir).unwrap();
+        let graph = shard_file(&idir, "graph");
+        let mut bytes = std::fs::read(&graph).unwrap();
+        bytes[8] = 9; // format version 9
+        std::fs::write(&graph, &bytes).unwrap();
+        assert!(err(&opts).contains("index format version 9 is not supported") && err(&opts).contains("rebuild"), "{}", err(&opts));
+
+        index.save(&idir).unwrap();
+        let manifest = idir.join(INDEX_FILE);
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("\"version\": 1", "\"version\": 2")).unwrap();
+        assert!(err(&opts).contains("version 2 is not supported"), "{}", err(&opts));
+        std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+        assert!(err(&opts).contains("not valid JSON"), "{}", err(&opts));
+        std::fs::write(&manifest, &text).unwrap();
+        Index::load(&idir, &opts).unwrap();
+
+        // Same shape, one value changed: the digest differs.
+        let mut rows = SPEC.rows_f32(0..SPEC.rows, false);
+        rows[17] += 0.25;
+        let changed = dir.path().join("changed.npy");
+        swan_store::npy::write_f32(&changed, &[SPEC.rows, 32], &rows).unwrap();
+        let o = LoadOptions { source: Some(changed.clone()), ..LoadOptions::default() };
+        assert!(err(&o).contains("does not match its source") && err(&o).contains("SHA-256"), "{}", err(&o));
+        Index::load(&idir, &LoadOptions { skip_source_digest: true, ..o }).unwrap();
+
+        // Wrong width.
+        let narrow = dir.path().join("narrow.npy");
+        swan_store::npy::write_f32(&narrow, &[SPEC.rows, 16], &rows[..SPEC.rows * 16]).unwrap();
+        let o = LoadOptions { source: Some(narrow), ..LoadOptions::default() };
+        assert!(err(&o).contains("is 3000 x 16 f32 but the index was built over 3000 x 32 f32"), "{}", err(&o));
+
+        // Wrong query width.
+        let e = index.search(&[0.0; 31], 10, &SearchParams::default()).unwrap_err().to_string();
+        assert!(e.contains("query has 31 values"), "{e}");
+    }
+}
