@@ -31,16 +31,12 @@ if [ ! -f "$stamp" ]; then
     command -v "$py" >/dev/null || { say "python3 not found; install Python 3.9+"; exit 2; }
     say "creating $venv (downloads torch 2.11.0 from PyPI, ~4.8 GB; once per machine)"
     mkdir -p "$(dirname "$venv")"
-    # Build in a temporary folder and rename, so an interrupted install never looks complete.
-    tmp="$venv.partial.$$"
-    rm -rf "$tmp"
-    "$py" -m venv "$tmp"
-    "$tmp/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$tmp/bin/python" -m pip install --quiet --progress-bar off -r "$req" >&2
-    # venv scripts embed their own path; recreate them at the final location.
+    # The stamp is written last: a venv without it (an interrupted install) is rebuilt.
+    # Built in place, not renamed, because a venv's scripts hard-code their own path.
     rm -rf "$venv"
-    mv "$tmp" "$venv"
-    "$py" -m venv --upgrade "$venv" >/dev/null
+    "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
+    "$venv/bin/python" -m pip install --quiet --progress-bar off -r "$req" >&2
     echo "$want" > "$stamp"
 elif [ "$(cat "$stamp")" != "$want" ]; then
     say "updating $venv to scripts/requirements.txt"
