@@ -13,8 +13,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<i32> {
     anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
     let padding = args.text_padding.parse().map_err(anyhow::Error::msg)?;
     let shard = parse_shard(args.shard.as_deref())?;
-    let layout = None;
-    let options = CorpusOptions { layout, split: Some(args.split.clone()), images: args.images.clone() };
+    let options = CorpusOptions { layout: None, split: Some(args.split.clone()), images: args.images.clone() };
     let corpus = Corpus::open(&args.corpus, &options).with_context(|| format!("reading corpus {}", args.corpus.display()))?;
     let want_captions = !args.no_captions && !corpus.captions.is_empty();
     let want_images = !args.no_images && !corpus.images.is_empty();
