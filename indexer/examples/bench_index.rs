@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use swan_indexer::baseline::{HnswRs, HnswRsOptions};
-use swan_indexer::{BuildParams, Index, LoadOptions, Linking, Precision, SearchParams, Source};
+use swan_indexer::{BuildParams, Index, Linking, LoadOptions, Precision, SearchParams, Source};
 use swan_store::NpyFile;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -23,7 +23,12 @@ type QueryFn<'a> = dyn Fn(&[f32]) -> Vec<(u32, f32)> + Sync + 'a;
 fn rss_now_mib() -> serde_json::Value {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let get = |key: &str| {
-        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).map(|kb| kb / 1024.0)
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
     };
     serde_json::json!({"anon_mib": get("RssAnon:"), "file_mib": get("RssFile:")})
 }
@@ -65,12 +70,7 @@ fn recall(results: &[Vec<(u32, f32)>], gt: &[Vec<u32>], k: usize) -> f64 {
 }
 
 /// Best-of-`repeat` QPS with one thread and with all threads, and the results.
-fn measure(
-    queries: &[f32],
-    dim: usize,
-    repeat: usize,
-    one: &QueryFn,
-) -> (Vec<Vec<(u32, f32)>>, f64, f64) {
+fn measure(queries: &[f32], dim: usize, repeat: usize, one: &QueryFn) -> (Vec<Vec<(u32, f32)>>, f64, f64) {
     let nq = queries.len() / dim;
     let mut results = Vec::new();
     let mut best1 = f64::MAX;
@@ -214,7 +214,8 @@ fn main() -> Res<()> {
             for &ef in &efs {
                 let (res, qps1, qpsn) = measure(queries, dim, repeat, &|q| g.search_one_pass_descent(q, k, ef));
                 let search = "swan-one-pass-descent";
-                points.push(serde_json::json!({"ef": ef, "recall": recall(&res, &gt, k), "qps_1t": qps1, "qps_mt": qpsn, "search": search}));
+                points
+                    .push(serde_json::json!({"ef": ef, "recall": recall(&res, &gt, k), "qps_1t": qps1, "qps_mt": qpsn, "search": search}));
             }
         }
         other => return Err(format!("unknown engine {other}").into()),

@@ -72,13 +72,7 @@ impl<'a> HnswRs<'a> {
         }
         let max_level = self.hnsw.get_max_level_observed();
         let entry = pi.get_layer_iterator(max_level as usize).next().map_or(0, |p| p.get_origin_id() as u32);
-        let mut upper_start = Vec::with_capacity(n + 1);
-        let mut total = 0u32;
-        for &l in &levels {
-            upper_start.push(total);
-            total += l as u32;
-        }
-        upper_start.push(total);
+        let upper_start = crate::graph::upper_offsets(&levels);
         // hnsw_rs can link a node on layer l to one below l: when a node raises the top
         // level, `insert_slice` searches the new layers from the old entry point, which is
         // not on them, and keeps it as a neighbour. Such links lead nowhere; drop them.
@@ -91,6 +85,7 @@ impl<'a> HnswRs<'a> {
             }
         }
         let mut links0 = vec![0u32; n * (m0 + 1)];
+        let total = *upper_start.last().expect("n + 1 offsets");
         let mut upper = vec![0u32; total as usize * (m + 1)];
         for (id, layers) in lists.iter().enumerate() {
             for (l, list) in layers.iter().enumerate() {
@@ -176,7 +171,8 @@ mod tests {
         assert_eq!(g.graph.len(), n);
         let mut hits = [0usize; 3];
         for q in spec.rows_f32(0..20, true).chunks(dim) {
-            let mut exact: Vec<(u32, f32)> = rows.chunks(dim).enumerate().map(|(i, r)| (i as u32, r.iter().zip(q).map(|(a, b)| a * b).sum())).collect();
+            let mut exact: Vec<(u32, f32)> =
+                rows.chunks(dim).enumerate().map(|(i, r)| (i as u32, r.iter().zip(q).map(|(a, b)| a * b).sum())).collect();
             exact.sort_by(|a, b| b.1.total_cmp(&a.1));
             let truth: Vec<u32> = exact[..10].iter().map(|e| e.0).collect();
             for (i, got) in [h.search(q, 10, 64), g.search(q, 10, 64), g.search_one_pass_descent(q, 10, 64)].iter().enumerate() {

@@ -291,13 +291,8 @@ pub(crate) fn build_graph<S: Space>(
     let m = p.m.max(2);
     let m0 = 2 * m;
     let levels: Vec<u8> = (0..n as u64).map(|i| level_of(p.seed, i, m)).collect();
-    let mut upper_start = Vec::with_capacity(n + 1);
-    let mut total = 0u32;
-    for &l in &levels {
-        upper_start.push(total);
-        total += l as u32;
-    }
-    upper_start.push(total);
+    let upper_start = crate::graph::upper_offsets(&levels);
+    let total = *upper_start.last().expect("n + 1 offsets");
     let builder = Builder {
         space,
         n,

@@ -32,6 +32,18 @@ pub(crate) struct Graph {
     pub upper: Vec<u32>,
 }
 
+/// `levels.len() + 1` prefix sums of `levels`: the `upper_start` of a graph with these levels.
+pub(crate) fn upper_offsets(levels: &[u8]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(levels.len() + 1);
+    let mut total = 0u32;
+    for &l in levels {
+        out.push(total);
+        total += l as u32;
+    }
+    out.push(total);
+    out
+}
+
 impl Graph {
     pub(crate) fn len(&self) -> usize {
         self.levels.len()

@@ -257,13 +257,7 @@ impl Index {
                 }
                 Copy::F16(c) => build_graph(&F16Space { rows: c.as_slice(), dim, k }, n, &gp, progress, base, total),
                 Copy::I8 { codes, scales, dim_scales } => {
-                    let space = I8Space {
-                        codes: codes.as_slice(),
-                        scales: scales.as_slice(),
-                        dim_scales: dim_scales.as_ref().map(|d| d.as_slice()),
-                        dim,
-                        k,
-                    };
+                    let space = I8Space::new(codes, scales, dim_scales.as_ref(), dim, k);
                     build_graph(&space, n, &gp, progress, base, total)
                 }
             };
@@ -508,13 +502,7 @@ impl Searcher<'_> {
                     graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch);
                 }
                 Copy::I8 { codes, scales, dim_scales } => {
-                    let space = I8Space {
-                        codes: codes.as_slice(),
-                        scales: scales.as_slice(),
-                        dim_scales: dim_scales.as_ref().map(|d| d.as_slice()),
-                        dim,
-                        k: index.k,
-                    };
+                    let space = I8Space::new(codes, scales, dim_scales.as_ref(), dim, index.k);
                     space.prepare(query, &mut self.qi);
                     graph::search(&shard.graph, &space, &self.qi, ef, &mut self.scratch);
                 }

@@ -277,6 +277,13 @@ pub(crate) struct I8Space<'a> {
     pub k: &'a Kernels,
 }
 
+impl<'a> I8Space<'a> {
+    /// The space over an int8 copy's slabs.
+    pub(crate) fn new(codes: &'a Slab<i8>, scales: &'a Slab<f32>, dim_scales: Option<&'a Slab<f32>>, dim: usize, k: &'a Kernels) -> Self {
+        I8Space { codes: codes.as_slice(), scales: scales.as_slice(), dim_scales: dim_scales.map(|d| d.as_slice()), dim, k }
+    }
+}
+
 /// An int8 query: codes and scale (`q ~ scale * codes`, after folding in per-dimension scales).
 #[derive(Default)]
 pub(crate) struct I8Query {
