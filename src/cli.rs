@@ -371,12 +371,8 @@ pub struct EvalArgs {
     /// ANN recall@k against exact search, queries/s and latency.
     #[arg(long, requires = "embeddings")]
     pub index: Option<PathBuf>,
-    /// Beam width for --index.
-    #[arg(long, default_value_t = 64)]
-    pub ef: usize,
-    /// Re-rank factor for --index (the best k x rerank walk results are scored exactly).
-    #[arg(long, default_value_t = 4)]
-    pub rerank: usize,
+    #[command(flatten)]
+    pub walk: WalkArgs,
     /// Cut-offs r for scene recall SR@r.
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     pub scene_recall: Vec<usize>,
@@ -415,12 +411,8 @@ pub struct SearchArgs {
     /// instead of exactly.
     #[arg(long)]
     pub index: Option<PathBuf>,
-    /// Beam width with --index.
-    #[arg(long, default_value_t = 64)]
-    pub ef: usize,
-    /// Re-rank factor with --index.
-    #[arg(long, default_value_t = 4)]
-    pub rerank: usize,
+    #[command(flatten)]
+    pub walk: WalkArgs,
     /// Vocabulary JSON, for --text.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
@@ -468,4 +460,22 @@ pub enum IndexCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How an index is searched (`--index` of eval and search).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct WalkArgs {
+    /// Beam width of the graph walk with --index.
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
+    /// Re-rank factor with --index: the best k x rerank walk results are scored exactly.
+    #[arg(long, default_value_t = 4)]
+    pub rerank: usize,
+}
+
+impl WalkArgs {
+    /// The index search parameters for `k` results (the beam is at least `k`).
+    pub fn params(self, k: usize) -> swan_indexer::SearchParams {
+        swan_indexer::SearchParams { ef: self.ef.max(k), rerank: self.rerank }
+    }
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use swan_indexer::{Index, LoadOptions, SearchParams};
+use swan_indexer::{Index, LoadOptions};
 use swan_searcher::{search, Rows};
 use swan_store::NpyFile;
 
@@ -55,15 +55,16 @@ pub fn run(dir: &std::path::Path, index_dir: &std::path::Path, args: &EvalArgs) 
     let caption_items = cap_table.item_indices();
     let image_items = img_table.item_indices();
     // The correct answers of each query, as rows of the indexed table.
-    let (queries_file, query_invalid, base_file, base_invalid, targets): (&NpyFile, &[usize], &NpyFile, &[usize], Vec<Vec<usize>>) = if over_images {
-        let t = caption_items.iter().map(|&c| image_row[set.corpus.captions[c].image].into_iter().collect()).collect();
-        (cap_file, &[], img_file, &img_table.invalid, t)
-    } else {
-        let caption_row = rows_by_item(cap_table, set.corpus.captions.len());
-        let by_image = set.corpus.captions_by_image();
-        let t = image_items.iter().map(|&i| by_image[i].iter().filter_map(|&c| caption_row[c]).collect()).collect();
-        (img_file, &img_table.invalid, cap_file, &[], t)
-    };
+    let (queries_file, query_invalid, base_file, base_invalid, targets): (&NpyFile, &[usize], &NpyFile, &[usize], Vec<Vec<usize>>) =
+        if over_images {
+            let t = caption_items.iter().map(|&c| image_row[set.corpus.captions[c].image].into_iter().collect()).collect();
+            (cap_file, &[], img_file, &img_table.invalid, t)
+        } else {
+            let caption_row = rows_by_item(cap_table, set.corpus.captions.len());
+            let by_image = set.corpus.captions_by_image();
+            let t = image_items.iter().map(|&i| by_image[i].iter().filter_map(|&c| caption_row[c]).collect()).collect();
+            (img_file, &img_table.invalid, cap_file, &[], t)
+        };
     let dim = queries_file.dim();
     let invalid: std::collections::HashSet<usize> = query_invalid.iter().copied().collect();
     let query_rows: Vec<usize> = (0..queries_file.rows()).filter(|r| !invalid.contains(r)).collect();
@@ -73,7 +74,7 @@ pub fn run(dir: &std::path::Path, index_dir: &std::path::Path, args: &EvalArgs) 
     }
     let exact = search(&Rows::from_npy(base_file)?.with_invalid(base_invalid)?, &queries, K, None)?;
 
-    let params = SearchParams { ef: args.ef.max(K), rerank: args.rerank };
+    let params = args.walk.params(K);
     let mut searcher = index.searcher();
     let mut latencies = Vec::with_capacity(query_rows.len());
     let (mut overlap, mut hits_at) = (0usize, [0usize; 3]);

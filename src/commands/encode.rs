@@ -102,15 +102,14 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<i32> {
 fn read_captions(args: &EncodeArgs) -> anyhow::Result<Vec<String>> {
     let mut captions = args.captions.clone();
     if let Some(path) = &args.captions_file {
-        let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        for (i, line) in body.split(|&b| b == b'\n').enumerate().filter(|_| !body.is_empty()) {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            match std::str::from_utf8(line) {
-                Ok(t) => captions.push(t.to_owned()),
-                Err(e) => bail!("{}:{}: caption is not valid UTF-8 (byte {})", path.display(), i + 1, e.valid_up_to() + 1),
-            }
+        // The corpus readers' line rules (Python's readlines, CRLF, UTF-8 checks per line);
+        // a query file with a bad line is refused rather than embedded from repaired text.
+        let mut warnings = Vec::new();
+        let lines = swan_store::corpus::read_lines(path, &mut warnings)?;
+        if let Some(w) = warnings.first() {
+            bail!("{}:{}: caption is not valid UTF-8", w.path.display(), w.line.unwrap_or(0));
         }
+        captions.extend(lines);
     }
     Ok(captions)
 }

@@ -24,12 +24,17 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
         (None, Some(path)) => Source::npy(path),
         _ => bail!("give --embeddings DIR or --npy FILE"),
     };
-    let precision = Precision::parse(&precision).with_context(|| format!("--precision must be int8, int8-per-dim, f16 or f32, not '{precision}'"))?;
+    let precision =
+        Precision::parse(&precision).with_context(|| format!("--precision must be int8, int8-per-dim, f16 or f32, not '{precision}'"))?;
     anyhow::ensure!(m >= 2 && ef_construction >= 1 && shards >= 1, "--m must be at least 2, --ef-construction and --shards at least 1");
     let params = BuildParams { m, ef_construction, precision, shards, threads, ..BuildParams::default() };
 
     let bar = if !json && std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("swan: indexing [{bar:30}] {pos}/{len} {per_sec} ETA {eta}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("swan: indexing [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     let start = Instant::now();
     let index = Index::build(&source, &params, &|done, total| {
         bar.set_length(total as u64);
@@ -40,7 +45,9 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
     index.save(&out)?;
     let stats = index.stats();
     if json {
-        crate::output::json_line(&serde_json::json!({ "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats }))?;
+        crate::output::json_line(
+            &serde_json::json!({ "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats }),
+        )?;
     } else {
         println!(
             "indexed {} rows of {} in {:.1}s ({} shard(s), M {m}, ef_construction {ef_construction}, walk {}): {}",
@@ -59,7 +66,9 @@ pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64,
     anyhow::ensure!(rows >= 1 && centres >= 1, "--rows and --centres must be at least 1");
     let files = swan_indexer::generate(rows, queries, centres, noise, seed, out)?;
     if json {
-        crate::output::json_line(&serde_json::json!({ "base": files.base, "queries": files.queries, "manifest": files.manifest, "rows": rows }))?;
+        crate::output::json_line(
+            &serde_json::json!({ "base": files.base, "queries": files.queries, "manifest": files.manifest, "rows": rows }),
+        )?;
     } else {
         println!("wrote {rows} x 512 rows to {} and {queries} queries to {}", files.base.display(), files.queries.display());
     }

@@ -70,7 +70,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
             );
             // A scene filter is applied after the walk: over-fetch, then keep k.
             let fetch = if args.scene.is_some() { args.k.saturating_mul(20) } else { args.k };
-            let params = swan_indexer::SearchParams { ef: args.ef.max(fetch), rerank: args.rerank };
+            let params = args.walk.params(fetch);
             index
                 .search(&query, fetch, &params)?
                 .into_iter()

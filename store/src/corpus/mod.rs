@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub use lines::read_lines;
 pub use scene::scene_from_name;
 
 /// Which on-disk layout a corpus uses.
