@@ -152,6 +152,13 @@ fn shards_merge_to_the_unsharded_bytes() {
     for f in ["images.npy", "captions.npy", "manifest.json", "errors.jsonl"] {
         assert!(read(dir.path().join("whole").join(f)) == read(dir.path().join("merged").join(f)), "{f} differs");
     }
+    // Sets made from a relative --corpus, merged or not, work from another folder (campaign item 19).
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for set in ["../whole", "../merged"] {
+        let out = ok(&["search", "--embeddings", set, "--row", "images:0", "-k", "2", "--json"], &elsewhere);
+        assert_eq!(out.lines().count(), 2, "{set}: {out}");
+    }
     // Shards of different checkpoints are refused.
     ok(&["checkpoint", "hashinit", "--seed", "2", "--out", "other.safetensors"], dir.path());
     let mut args: Vec<&str> = EMBED.iter().map(|&a| if a == "ckpt.safetensors" { "other.safetensors" } else { a }).collect();

@@ -8,8 +8,8 @@ use swan_indexer::{Index, LoadOptions};
 use swan_searcher::{search, Rows};
 use swan_store::NpyFile;
 
-use super::set::{rows_by_item, EmbeddingSet};
 use crate::cli::EvalArgs;
+use swan_store::EmbeddingSet;
 
 /// Results per query.
 const K: usize = 10;
@@ -51,7 +51,7 @@ pub fn run(dir: &std::path::Path, index_dir: &std::path::Path, args: &EvalArgs) 
     } else {
         bail!("{} indexes {}, which is not a table of {}", index_dir.display(), index.source_path().display(), dir.display());
     };
-    let image_row = rows_by_item(img_table, set.corpus.images.len());
+    let image_row = img_table.rows_by_item(set.corpus.images.len());
     let caption_items = cap_table.item_indices();
     let image_items = img_table.item_indices();
     // The correct answers of each query, as rows of the indexed table.
@@ -60,7 +60,7 @@ pub fn run(dir: &std::path::Path, index_dir: &std::path::Path, args: &EvalArgs) 
             let t = caption_items.iter().map(|&c| image_row[set.corpus.captions[c].image].into_iter().collect()).collect();
             (cap_file, &[], img_file, &img_table.invalid, t)
         } else {
-            let caption_row = rows_by_item(cap_table, set.corpus.captions.len());
+            let caption_row = cap_table.rows_by_item(set.corpus.captions.len());
             let by_image = set.corpus.captions_by_image();
             let t = image_items.iter().map(|&i| by_image[i].iter().filter_map(|&c| caption_row[c]).collect()).collect();
             (img_file, &img_table.invalid, cap_file, &[], t)

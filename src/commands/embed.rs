@@ -31,7 +31,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<i32> {
     let cfg = loaded.encoder.config();
     let checkpoint = loaded.checkpoint_sha256.clone().unwrap_or_default();
     let corpus_ref = CorpusRef {
-        path: args.corpus.display().to_string(),
+        path: CorpusRef::path_for(&args.corpus, &args.out),
         layout: corpus.layout.name().into(),
         split: corpus.split.clone(),
         images: corpus.images.len(),

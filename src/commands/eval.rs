@@ -6,8 +6,8 @@ use anyhow::{bail, Context};
 use swan_searcher::{evaluate, EvalOptions, Metrics, Rows, SimMatrix};
 use swan_store::corpus::scene_from_name;
 
-use super::set::{rows_by_item, EmbeddingSet};
 use crate::cli::EvalArgs;
+use swan_store::EmbeddingSet;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
     let options = EvalOptions { scene_recall_at: args.scene_recall.clone() };
@@ -73,7 +73,7 @@ fn from_embeddings(dir: &std::path::Path, args: &EvalArgs, options: &EvalOptions
     let (Some((img_file, img_table)), Some((cap_file, cap_table))) = (&set.images, &set.captions) else {
         bail!("{}: evaluation needs both image and caption embeddings", dir.display());
     };
-    let image_row = rows_by_item(img_table, set.corpus.images.len());
+    let image_row = img_table.rows_by_item(set.corpus.images.len());
     let invalid: std::collections::HashSet<usize> = img_table.invalid.iter().copied().collect();
     // Invalid images (unreadable files) and their captions take no part.
     let kept_images: Vec<usize> = (0..img_table.rows).filter(|r| !invalid.contains(r)).collect();

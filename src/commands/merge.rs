@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context};
 use swan_embedder::pipeline::ItemError;
-use swan_store::{Manifest, Table};
+use swan_store::{CorpusRef, Manifest, Table};
 
 pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     let mut parts: Vec<(PathBuf, Manifest)> = shards
@@ -22,7 +22,7 @@ pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
             first.producer
         );
         ensure!(
-            m.corpus == first.corpus,
+            same_corpus(dir, m, &first_dir, &first),
             "{} embeds {:?}, {} embeds {:?}: shards must come from the same corpus",
             dir.display(),
             m.corpus,
@@ -33,7 +33,9 @@ pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
     // Order by where each shard starts in the corpus.
     parts.sort_by_key(|(_, m)| m.images.as_ref().or(m.captions.as_ref()).and_then(|t| t.items.first().map(|r| r[0])).unwrap_or(0));
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
-    let mut merged = Manifest::new(first.producer.clone(), first.corpus.clone(), first.normalized);
+    let mut corpus = first.corpus.clone();
+    corpus.path = CorpusRef::path_for(&first.corpus_path(&first_dir), out);
+    let mut merged = Manifest::new(first.producer.clone(), corpus, first.normalized);
     merged.images = merge_table(out, &parts, |m| m.images.as_ref(), "images")?;
     merged.captions = merge_table(out, &parts, |m| m.captions.as_ref(), "captions")?;
 
@@ -69,6 +71,17 @@ pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Two shards index the same corpus: same counts and split, and paths that resolve to the
+/// same place (each is recorded relative to its own shard's folder).
+fn same_corpus(a_dir: &Path, a: &Manifest, b_dir: &Path, b: &Manifest) -> bool {
+    let resolve = |dir: &Path, m: &Manifest| {
+        let p = m.corpus_path(dir);
+        p.canonicalize().unwrap_or(p)
+    };
+    let strip = |m: &Manifest| CorpusRef { path: String::new(), ..m.corpus.clone() };
+    strip(a) == strip(b) && resolve(a_dir, a) == resolve(b_dir, b)
 }
 
 fn first_item(m: &Manifest, kind: &str) -> usize {

@@ -16,7 +16,6 @@ mod model;
 mod npy;
 mod progress;
 mod search;
-mod set;
 mod vocab;
 
 use crate::cli::{Args, Command};

@@ -11,8 +11,8 @@ use swan_embedder::TextPadding;
 use swan_searcher::{search, Rows};
 use swan_store::{NpyFile, Table};
 
-use super::set::EmbeddingSet;
 use crate::cli::SearchArgs;
+use swan_store::EmbeddingSet;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Target {

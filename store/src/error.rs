@@ -47,11 +47,19 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// Version in the file.
-        found: u32,
+        found: u64,
         /// Oldest readable version.
         oldest: u32,
         /// Newest readable version.
         current: u32,
+    },
+    /// The corpus an embedding set was made from cannot be opened.
+    #[error("reading the corpus of {} (pass --corpus if it moved): {source}", dir.display())]
+    SetCorpus {
+        /// The embedding set's folder.
+        dir: PathBuf,
+        /// Why the corpus could not be opened.
+        source: Box<Error>,
     },
     /// A corpus that cannot be read: wrong counts, bad lines, missing files.
     #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]

@@ -4,6 +4,7 @@
 //!   zero-copy through a memory map and written resumably, chunk by chunk, with the
 //!   final file appearing only when complete.
 //! - [`Manifest`]: what produced a set of embeddings and which corpus rows it holds.
+//! - [`EmbeddingSet`]: a manifest, its open tables and its corpus, checked against each other.
 //! - [`Corpus`]: images, captions and scene labels from the precomp layout of RSICD and
 //!   RSITMD, a JSON Lines manifest, or a bare image folder.
 //!
@@ -31,8 +32,10 @@ mod error;
 pub mod fsutil;
 mod manifest;
 pub mod npy;
+mod set;
 
 pub use corpus::{Corpus, CorpusOptions, Layout};
 pub use error::{Error, Result};
 pub use manifest::{CorpusRef, Manifest, Producer, Table, CURRENT_VERSION, MANIFEST_FILE, OLDEST_READABLE_VERSION};
 pub use npy::{DType, NpyFile, NpyWriter, Start, WriteSpec};
+pub use set::EmbeddingSet;

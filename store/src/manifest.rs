@@ -59,7 +59,10 @@ pub struct Producer {
 /// Which corpus the rows index into.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorpusRef {
-    /// Corpus location as given to swan.
+    /// Corpus location: relative to the manifest's folder where swan could express it so
+    /// (a set moved together with its corpus keeps working), else absolute. Manifests from
+    /// before this rule hold the path as given on the command line; see
+    /// [`Manifest::corpus_path`] for how both are resolved.
     pub path: String,
     /// `precomp`, `jsonl` or `folder`.
     pub layout: String,
@@ -70,6 +73,52 @@ pub struct CorpusRef {
     pub images: usize,
     /// Captions in the whole corpus (split).
     pub captions: usize,
+}
+
+impl CorpusRef {
+    /// The path to record for a corpus at `corpus` in a manifest written to `manifest_dir`:
+    /// relative to that folder when both resolve (so the two can move together), else
+    /// absolute, else as given.
+    pub fn path_for(corpus: &Path, manifest_dir: &Path) -> String {
+        let corpus_abs = corpus.canonicalize().ok();
+        // The manifest's folder may not exist yet (a run about to create it).
+        let dir_abs = manifest_dir.canonicalize().ok().or_else(|| {
+            let parent = manifest_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Some(parent.canonicalize().ok()?.join(manifest_dir.file_name()?))
+        });
+        let chosen = match (&corpus_abs, &dir_abs) {
+            (Some(c), Some(d)) => relative_path(c, d),
+            (Some(c), None) => c.clone(),
+            _ => corpus.to_owned(),
+        };
+        chosen.display().to_string()
+    }
+}
+
+/// `target` as seen from the folder `base` (both absolute and canonical).
+fn relative_path(target: &Path, base: &Path) -> PathBuf {
+    let (t, b): (Vec<_>, Vec<_>) = (target.components().collect(), base.components().collect());
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out: PathBuf = b[common..].iter().map(|_| std::path::Component::ParentDir).collect();
+    out.extend(&t[common..]);
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Check the `"version"` field before anything else is read, so an unknown version is
+/// reported as such and not as whatever field it renamed. No truncating casts: a version
+/// past `u32` is reported as it is written.
+fn check_version(path: &Path, version: Option<&serde_json::Value>) -> Result<()> {
+    let version = match version {
+        None => return Err(Error::mismatch(path, "has no \"version\" field")),
+        Some(v) => v.as_u64().ok_or_else(|| Error::mismatch(path, format!("\"version\" must be a whole number, not {v}")))?,
+    };
+    if !(OLDEST_READABLE_VERSION as u64..=CURRENT_VERSION as u64).contains(&version) {
+        return Err(Error::Version { path: path.to_owned(), found: version, oldest: OLDEST_READABLE_VERSION, current: CURRENT_VERSION });
+    }
+    Ok(())
 }
 
 /// One embedding file and the mapping from its rows to corpus items.
@@ -102,12 +151,36 @@ impl Table {
         self.items.iter().flat_map(|&[a, b]| a..b).collect()
     }
 
-    fn check(&self, manifest: &Path) -> Result<()> {
+    /// Row of each of the corpus's `items` items in this table (`None` where the item is
+    /// not in it). Items past `items` are ignored ([`Manifest::load`] refuses them).
+    pub fn rows_by_item(&self, items: usize) -> Vec<Option<usize>> {
+        let mut out = vec![None; items];
+        for (row, item) in self.item_indices().into_iter().enumerate() {
+            if let Some(slot) = out.get_mut(item) {
+                *slot = Some(row);
+            }
+        }
+        out
+    }
+
+    /// Check the table against itself and against the corpus it indexes, which has
+    /// `corpus_items` items of this table's kind (`what`: "images" or "captions").
+    fn check(&self, manifest: &Path, corpus_items: usize, what: &str) -> Result<()> {
         let bad = |reason: String| Error::mismatch(manifest, format!("table '{}': {reason}", self.file));
-        let mapped: usize = self.items.iter().map(|&[a, b]| b.saturating_sub(a)).sum();
         if let Some([a, b]) = self.items.iter().find(|[a, b]| a > b) {
             return Err(bad(format!("item range [{a}, {b}) is reversed")));
         }
+        if let Some([a, b]) = self.items.iter().find(|&&[_, b]| b > corpus_items) {
+            return Err(bad(format!("item range [{a}, {b}) goes past the corpus's {corpus_items} {what}")));
+        }
+        // Each corpus item is in the table at most once.
+        let mut sorted = self.items.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[1][0] < w[0][1]) {
+            return Err(bad(format!("item ranges [{}, {}) and [{}, {}) overlap", w[0][0], w[0][1], w[1][0], w[1][1])));
+        }
+        // Ranges are disjoint and inside the corpus, so this sum cannot overflow.
+        let mapped: usize = self.items.iter().map(|&[a, b]| b - a).sum();
         if mapped != self.rows {
             return Err(bad(format!("item ranges cover {mapped} items but the table has {} rows", self.rows)));
         }
@@ -142,15 +215,28 @@ impl Manifest {
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(Error::mismatch(&path, format!("not a swan embedding manifest (no \"format\": \"{FORMAT}\")")));
         }
-        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-        if !(OLDEST_READABLE_VERSION..=CURRENT_VERSION).contains(&version) {
-            return Err(Error::Version { path, found: version, oldest: OLDEST_READABLE_VERSION, current: CURRENT_VERSION });
-        }
+        check_version(&path, value.get("version"))?;
         let manifest: Manifest = serde_json::from_value(value).map_err(|source| Error::Json { path: path.clone(), source })?;
-        for table in manifest.images.iter().chain(&manifest.captions) {
-            table.check(&path)?;
+        if let Some(t) = &manifest.images {
+            t.check(&path, manifest.corpus.images, "images")?;
+        }
+        if let Some(t) = &manifest.captions {
+            t.check(&path, manifest.corpus.captions, "captions")?;
         }
         Ok(manifest)
+    }
+
+    /// Where the corpus of the set in `dir` is. A relative path is tried against `dir`
+    /// first (how swan writes it) and then as given, against the current folder (how
+    /// manifests written before the corpus path became relative to the manifest hold it).
+    pub fn corpus_path(&self, dir: &Path) -> PathBuf {
+        let recorded = Path::new(&self.corpus.path);
+        let beside = dir.join(recorded);
+        if recorded.is_relative() && !beside.exists() && recorded.exists() {
+            recorded.to_owned()
+        } else {
+            beside
+        }
     }
 
     /// Open a table's `.npy` file (relative to `dir`) and check it has the rows, width and
@@ -168,8 +254,31 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A set in `root/set` over a JSON Lines corpus at `root/corpus/corpus.jsonl` with
+    /// `images` images (4-wide image rows) and `captions` captions spread over them.
+    /// Returns the set's folder and the corpus file.
+    pub(crate) fn sample_set(root: &Path, images: usize, captions: usize) -> (PathBuf, PathBuf) {
+        let corpus_dir = root.join("corpus");
+        std::fs::create_dir_all(&corpus_dir).unwrap();
+        let corpus = corpus_dir.join("corpus.jsonl");
+        let mut lines = String::new();
+        for i in 0..images {
+            let caps: Vec<String> = (0..captions).filter(|c| c % images == i).map(|c| format!("\"caption {c}\"")).collect();
+            lines += &format!("{{\"image\": \"{i}.png\", \"captions\": [{}]}}\n", caps.join(", "));
+        }
+        std::fs::write(&corpus, lines).unwrap();
+        let set = root.join("set");
+        std::fs::create_dir_all(&set).unwrap();
+        crate::npy::write_f32(&set.join("images.npy"), &[images, 4], &vec![0.5; images * 4]).unwrap();
+        let mut m = sample();
+        m.corpus = CorpusRef { path: CorpusRef::path_for(&corpus, &set), layout: "jsonl".into(), split: None, images, captions };
+        m.images = Some(Table::identity("images.npy", DType::F32, images, 4));
+        m.save(&set).unwrap();
+        (set, corpus)
+    }
 
     fn sample() -> Manifest {
         let producer = Producer {
@@ -216,5 +325,68 @@ mod tests {
         crate::npy::write_f32(&dir.path().join("images.npy"), &[4, 2], &[0.0; 8]).unwrap();
         let err = Manifest::open_table(dir.path(), sample().images.as_ref().unwrap()).unwrap_err().to_string();
         assert!(err.contains("is [4, 2] f32 but manifest.json says 4x3 f32"), "{err}");
+    }
+
+    fn load_err(m: &Manifest) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        m.save(dir.path()).unwrap();
+        Manifest::load(dir.path()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn versions_are_read_without_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = serde_json::to_string(&sample()).unwrap();
+        for (version, expected) in [
+            ("\"1\"", "\"version\" must be a whole number, not \"1\""),
+            ("1.5", "\"version\" must be a whole number, not 1.5"),
+            ("-1", "\"version\" must be a whole number, not -1"),
+            // 2^32 + 1 would read as version 1 through an `as u32` cast.
+            ("4294967297", "version 4294967297 is not supported"),
+        ] {
+            std::fs::write(dir.path().join(MANIFEST_FILE), text.replace("\"version\":1", &format!("\"version\":{version}"))).unwrap();
+            let err = Manifest::load(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{version}: {err}");
+        }
+        std::fs::write(dir.path().join(MANIFEST_FILE), text.replace("\"version\":1,", "")).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("has no \"version\" field"), "{err}");
+    }
+
+    #[test]
+    fn item_ranges_are_checked_against_the_corpus() {
+        let mut m = sample();
+        m.images.as_mut().unwrap().items = vec![[2, 6]];
+        assert!(load_err(&m).contains("item range [2, 6) goes past the corpus's 4 images"));
+        m.images.as_mut().unwrap().items = vec![[usize::MAX - 1, usize::MAX]];
+        assert!(load_err(&m).contains("goes past the corpus's 4 images"));
+        let mut m = sample();
+        m.images.as_mut().unwrap().items = vec![[0, 2], [1, 3]];
+        assert!(load_err(&m).contains("item ranges [0, 2) and [1, 3) overlap"), "{}", load_err(&m));
+        let mut m = sample();
+        m.captions = Some(Table::identity("captions.npy", DType::F32, 21, 3));
+        assert!(load_err(&m).contains("item range [0, 21) goes past the corpus's 20 captions"));
+    }
+
+    #[test]
+    fn corpus_path_is_relative_to_the_manifest() {
+        let root = tempfile::tempdir().unwrap();
+        let (set, corpus) = sample_set(root.path(), 2, 3);
+        let m = Manifest::load(&set).unwrap();
+        assert_eq!(m.corpus.path, "../corpus/corpus.jsonl");
+        assert_eq!(m.corpus_path(&set).canonicalize().unwrap(), corpus.canonicalize().unwrap());
+
+        // Moving the set and its corpus together keeps the link.
+        let moved = root.path().join("moved");
+        std::fs::create_dir(&moved).unwrap();
+        std::fs::rename(&set, moved.join("set")).unwrap();
+        std::fs::rename(root.path().join("corpus"), moved.join("corpus")).unwrap();
+        let m = Manifest::load(&moved.join("set")).unwrap();
+        assert!(m.corpus_path(&moved.join("set")).is_file());
+
+        // An absolute path (older manifests, or a corpus on another tree) is used as is.
+        let mut m = sample();
+        m.corpus.path = moved.join("corpus/corpus.jsonl").display().to_string();
+        assert_eq!(m.corpus_path(Path::new("/nowhere")), moved.join("corpus/corpus.jsonl"));
     }
 }
