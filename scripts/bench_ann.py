@@ -36,7 +36,7 @@ def log(msg):
 def cargo_examples():
     env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
     subprocess.run(
-        ["cargo", "build", "--release", "--examples", "--manifest-path", str(ROOT / "indexer/Cargo.toml")],
+        ["cargo", "build", "--release", "--examples", "--features", "baseline", "--manifest-path", str(ROOT / "indexer/Cargo.toml")],
         check=True,
         env=env,
     )

@@ -2,7 +2,7 @@
 //! files; prints one JSON object per engine on stdout. Driven by `scripts/bench_ann.py`.
 //!
 //! ```text
-//! cargo run --release --example bench_index -- --base base.npy --queries queries.npy \
+//! cargo run --release -p swan-indexer --features baseline --example bench_index -- --base base.npy --queries queries.npy \
 //!     [--gt gt.npy] [--k 10] [--m 16] [--efc 200] [--threads 2] [--precision int8] \
 //!     [--shards 1] [--rerank 4] [--efs 32,64,128] [--engine swan|hnsw_rs] \
 //!     [--linking hnswlib|keep-closest|wide-own|hnsw-rs] [--save DIR | --load DIR] [--repeat 2] [--limit N]

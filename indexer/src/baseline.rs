@@ -7,9 +7,39 @@
 
 use hnsw_rs::hnsw::Hnsw;
 
-use crate::distance::{kernels, DotDistance};
+use crate::distance::{kernels, DotF32};
 use crate::graph::{self, Cand, Graph, Links, Scratch};
 use crate::vectors::{FullSpace, SourceRows, Space};
+
+/// Inner-product distance for hnsw_rs: `max(0, 1 - a.b)`, through the SIMD kernel.
+///
+/// hnsw_rs's own `DistDot` is a sequential scalar fold unless a nightly feature is on, and
+/// its search asserts distances are `>= 0` (`hnsw.rs` `search_layer`), so the rounding of
+/// `1 - a.b` for a row against itself (`a.b` a hair above 1) must be clamped. Rows must be
+/// L2-normalised for the value to be a cosine distance.
+#[derive(Clone, Copy, Debug)]
+pub struct DotDistance {
+    dot: DotF32,
+}
+
+impl DotDistance {
+    /// With the kernels detected for this CPU.
+    pub fn new() -> DotDistance {
+        DotDistance { dot: kernels().dot_f32 }
+    }
+}
+
+impl Default for DotDistance {
+    fn default() -> Self {
+        DotDistance::new()
+    }
+}
+
+impl hnsw_rs::anndists::dist::Distance<f32> for DotDistance {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - (self.dot)(va, vb)).max(0.0)
+    }
+}
 
 /// hnsw_rs's options that bear on graph quality.
 #[derive(Clone, Copy, Debug, Default)]
@@ -182,5 +212,14 @@ mod tests {
         for (i, h) in hits.iter().enumerate() {
             assert!(*h as f64 / 200.0 >= 0.8, "search {i}: recall {}", *h as f64 / 200.0);
         }
+    }
+
+    #[test]
+    fn hnsw_rs_distance_is_clamped_one_minus_dot() {
+        use hnsw_rs::anndists::dist::Distance;
+        let d = DotDistance::new();
+        let v = [0.6f32, 0.8];
+        assert_eq!(d.eval(&v, &v), 0.0);
+        assert!((d.eval(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-6);
     }
 }

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::graph::{greedy, search_layer, Cand, Graph, Links, Scratch};
 use crate::vectors::Space;
 
-/// How links are chosen. Only [`Linking::Hnswlib`] is meant for use; the others rebuild
-/// hnsw_rs 0.3.5's choices inside swan's graph, to measure what each costs in recall.
+/// How links are chosen. Only [`Linking::Hnswlib`] is meant for use; the others (cargo
+/// feature `baseline`) rebuild hnsw_rs 0.3.5's choices inside swan's graph, to measure
+/// what each costs in recall.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Linking {
@@ -32,28 +33,45 @@ pub enum Linking {
     Hnswlib,
     /// As hnswlib, but a full list keeps its nearest links and drops the farthest
     /// (hnsw_rs `reverse_update_neighborhood_simple`).
+    #[cfg(feature = "baseline")]
     KeepClosest,
     /// As hnswlib, but a new node keeps up to `2M` links of its own on layer 0
     /// (hnsw_rs `insert_slice`).
+    #[cfg(feature = "baseline")]
     WideOwn,
     /// Both of hnsw_rs's choices.
+    #[cfg(feature = "baseline")]
     HnswRs,
 }
 
 impl Linking {
+    #[cfg(feature = "baseline")]
     fn keep_closest(self) -> bool {
         matches!(self, Linking::KeepClosest | Linking::HnswRs)
     }
+    #[cfg(feature = "baseline")]
     fn wide_own(self) -> bool {
         matches!(self, Linking::WideOwn | Linking::HnswRs)
     }
+    #[cfg(not(feature = "baseline"))]
+    fn keep_closest(self) -> bool {
+        false
+    }
+    #[cfg(not(feature = "baseline"))]
+    fn wide_own(self) -> bool {
+        false
+    }
 
-    /// Parse the kebab-case name (`hnswlib`, `keep-closest`, `wide-own`, `hnsw-rs`).
+    /// Parse the kebab-case name (`hnswlib`; with feature `baseline` also `keep-closest`,
+    /// `wide-own`, `hnsw-rs`).
     pub fn parse(s: &str) -> Option<Linking> {
         Some(match s {
             "hnswlib" => Linking::Hnswlib,
+            #[cfg(feature = "baseline")]
             "keep-closest" => Linking::KeepClosest,
+            #[cfg(feature = "baseline")]
             "wide-own" => Linking::WideOwn,
+            #[cfg(feature = "baseline")]
             "hnsw-rs" => Linking::HnswRs,
             _ => return None,
         })

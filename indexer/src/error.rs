@@ -35,8 +35,8 @@ pub enum Error {
     Version {
         /// The file.
         path: PathBuf,
-        /// Version in the file.
-        found: u32,
+        /// Version in the file, as written there (a number, or the JSON value that is not one).
+        found: String,
         /// Oldest readable version.
         oldest: u32,
         /// Newest readable version.

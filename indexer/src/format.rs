@@ -1,10 +1,14 @@
 //! On-disk files of an index: the graph file and the reduced-precision vector file.
 //!
-//! Both are `header (64 bytes) | body | footer (16 bytes)`, little-endian. The header
-//! starts with a magic and a format version; the footer holds a checksum of every byte
+//! Both are `header (64 bytes) | body | footer (16 bytes)`, little-endian. The header is a
+//! `#[repr(C)]` plain-old-data struct ([`GraphHeader`], [`VecsHeader`]) that starts with a
+//! magic and the format version; the footer ([`Footer`]) holds a checksum of every byte
 //! before it and a closing magic, so a torn or bit-flipped file is refused on open. Files
 //! are written to a temporary name in the index folder, synced, and renamed; the index
 //! manifest (`index.json`, written last) lists them, and nothing unlisted is read.
+//!
+//! Versions: 2 (written) checksums with CRC-32 (see `checksum.rs`: checkable with zlib);
+//! 1 (still read) with a bespoke 64-bit hash (`checksum_v1.rs`). The layouts are the same.
 //!
 //! Graph file body: `row_ids[n] u32 | levels[n] u8, zero-padded to 4 | links0[n*(m0+1)] u32 |
 //! upper_start[n+1] u32 | upper[blocks*(m+1)] u32`.
@@ -18,42 +22,108 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use bytemuck::{Pod, Zeroable};
 use memmap2::Mmap;
 
-use crate::checksum::{checksum, ChecksumWriter};
+use crate::checksum::ChecksumWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::graph::Graph;
 use crate::vectors::{Copy, Slab};
 
 /// The file format version this build writes.
-pub const CURRENT_VERSION: u32 = 1;
+pub const CURRENT_VERSION: u32 = 2;
 /// The oldest file format version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
+
+#[cfg(target_endian = "big")]
+compile_error!("swan's index files are little-endian and read in place: big-endian hosts are not supported");
 
 const GRAPH_MAGIC: &[u8; 8] = b"SWANHNSW";
 const VECS_MAGIC: &[u8; 8] = b"SWANVECS";
 const END_MAGIC: &[u8; 8] = b"SWANEND1";
 const HEADER_LEN: usize = 64;
-const FOOTER_LEN: usize = 16;
+const FOOTER_LEN: usize = std::mem::size_of::<Footer>();
 
-/// Write `path` atomically: `body` writes through a checksumming writer, the footer
+/// The first 64 bytes of a graph file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct GraphHeader {
+    magic: [u8; 8],
+    version: u32,
+    header_len: u32,
+    nodes: u32,
+    m: u32,
+    m0: u32,
+    entry: u32,
+    max_level: u32,
+    /// Upper-layer blocks of `m + 1` words.
+    blocks: u32,
+    reserved: [u8; 24],
+}
+
+/// The first 64 bytes of a vector file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct VecsHeader {
+    magic: [u8; 8],
+    version: u32,
+    header_len: u32,
+    kind: u32,
+    nodes: u32,
+    dim: u32,
+    reserved0: u32,
+    dim_scales_at: u64,
+    scales_at: u64,
+    codes_at: u64,
+    reserved: [u8; 8],
+}
+
+/// The last 16 bytes of every file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Footer {
+    /// Version 2: the CRC-32 of every byte before the footer, zero-extended; version 1: the
+    /// legacy 64-bit hash.
+    checksum: u64,
+    end: [u8; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<GraphHeader>() == HEADER_LEN && std::mem::size_of::<VecsHeader>() == HEADER_LEN);
+const _: () = assert!(FOOTER_LEN == 16);
+
+/// A file checksum as `index.json` lists it: 8 hex digits (CRC-32, version 2) or 16
+/// (version 1's 64-bit hash).
+pub(crate) fn checksum_hex(version: u32, sum: u64) -> String {
+    if version >= 2 {
+        format!("{sum:08x}")
+    } else {
+        format!("{sum:016x}")
+    }
+}
+
+/// Write `path` atomically: `header`, then `body` through a checksumming writer, the footer
 /// seals it, then fsync, rename, fsync the folder. Returns the checksum.
-fn write_sealed(path: &Path, body: impl FnOnce(&mut ChecksumWriter<BufWriter<File>>) -> std::io::Result<()>) -> Result<u64> {
+fn write_sealed(
+    path: &Path,
+    header: &[u8; HEADER_LEN],
+    body: impl FnOnce(&mut ChecksumWriter<BufWriter<File>>) -> std::io::Result<()>,
+) -> Result<u64> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(format!(".tmp.{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
         let file = File::create(&tmp).at(&tmp)?;
         let mut w = ChecksumWriter::new(BufWriter::with_capacity(1 << 20, file));
+        w.write_all(header).at(&tmp)?;
         body(&mut w).at(&tmp)?;
         let (mut inner, sum) = w.finish();
-        inner.write_all(&sum.to_le_bytes()).at(&tmp)?;
-        inner.write_all(END_MAGIC).at(&tmp)?;
+        let footer = Footer { checksum: sum as u64, end: *END_MAGIC };
+        inner.write_all(bytemuck::bytes_of(&footer)).at(&tmp)?;
         let file = inner.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
         file.sync_all().at(&tmp)?;
         std::fs::rename(&tmp, path).at(path)?;
         swan_store::fsutil::sync_parent(path)?;
-        Ok(sum)
+        Ok(sum as u64)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -61,70 +131,75 @@ fn write_sealed(path: &Path, body: impl FnOnce(&mut ChecksumWriter<BufWriter<Fil
     result
 }
 
-/// Check magic, version, footer and checksum of a whole file image; returns the checksum.
-fn check_sealed(path: &Path, bytes: &[u8], magic: &[u8; 8]) -> Result<u64> {
+/// Check magic, version (readable, and the one `index.json` gave: `expected`), footer and
+/// checksum of a whole file image; returns the header bytes and the checksum.
+fn check_sealed<'b>(path: &Path, bytes: &'b [u8], magic: &[u8; 8], expected: u32) -> Result<(&'b [u8; HEADER_LEN], u64)> {
     if bytes.len() < HEADER_LEN + FOOTER_LEN {
         return Err(Error::corrupt(path, None, format!("{} bytes is shorter than a header and a footer", bytes.len())));
     }
-    if &bytes[..8] != magic {
+    let header: &[u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().expect("64 bytes");
+    if &header[..8] != magic {
         return Err(Error::corrupt(path, Some(0), format!("bad magic (expected {:?})", String::from_utf8_lossy(magic))));
     }
-    let version = u32_at(bytes, 8);
+    // Magic and version open both headers: read them through the graph header's prefix.
+    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
     if !(OLDEST_READABLE_VERSION..=CURRENT_VERSION).contains(&version) {
-        return Err(Error::Version { path: path.into(), found: version, oldest: OLDEST_READABLE_VERSION, current: CURRENT_VERSION });
+        return Err(Error::Version {
+            path: path.into(),
+            found: version.to_string(),
+            oldest: OLDEST_READABLE_VERSION,
+            current: CURRENT_VERSION,
+        });
+    }
+    if version != expected {
+        return Err(Error::corrupt(path, Some(8), format!("format version {version}, but index.json says {expected}")));
     }
     let end = bytes.len() - FOOTER_LEN;
-    if &bytes[end + 8..] != END_MAGIC {
+    let footer: Footer = bytemuck::pod_read_unaligned(&bytes[end..]);
+    if &footer.end != END_MAGIC {
         return Err(Error::corrupt(path, Some(end as u64 + 8), "missing end marker: the file is truncated or was not finished"));
     }
-    let stored = u64::from_le_bytes(bytes[end..end + 8].try_into().expect("8 bytes"));
-    let actual = checksum(&bytes[..end]);
-    if stored != actual {
-        return Err(Error::corrupt(path, Some(end as u64), format!("checksum mismatch (stored {stored:016x}, computed {actual:016x})")));
+    let actual = if version >= 2 { crc32fast::hash(&bytes[..end]) as u64 } else { crate::checksum_v1::checksum(&bytes[..end]) };
+    if footer.checksum != actual {
+        return Err(Error::corrupt(
+            path,
+            Some(end as u64),
+            format!("checksum mismatch (stored {}, computed {})", checksum_hex(version, footer.checksum), checksum_hex(version, actual)),
+        ));
     }
-    Ok(actual)
+    Ok((header, actual))
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-fn header(magic: &[u8; 8], fields: &[(usize, u64, usize)]) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(magic);
-    h[8..12].copy_from_slice(&CURRENT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-    for &(at, value, width) in fields {
-        h[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
-    }
-    h
+fn new_header(magic: &[u8; 8]) -> ([u8; 8], u32, u32) {
+    (*magic, CURRENT_VERSION, HEADER_LEN as u32)
 }
 
 fn write_u32s(w: &mut impl Write, v: &[u32]) -> std::io::Result<()> {
     w.write_all(bytemuck::cast_slice(v))
 }
 
+/// `a * b * c` bytes, or `None` on overflow (sizes come from file headers).
+fn product(factors: &[usize]) -> Option<usize> {
+    factors.iter().try_fold(1usize, |acc, &f| acc.checked_mul(f))
+}
+
 /// Write a shard's graph and row-id map. Returns the file checksum.
 pub(crate) fn write_graph(path: &Path, graph: &Graph, row_ids: &[u32]) -> Result<u64> {
-    let n = graph.len();
-    let blocks = graph.upper.len() / (graph.m + 1);
-    let h = header(
-        GRAPH_MAGIC,
-        &[
-            (16, n as u64, 4),
-            (20, graph.m as u64, 4),
-            (24, graph.m0 as u64, 4),
-            (28, graph.entry as u64, 4),
-            (32, graph.max_level as u64, 4),
-            (36, blocks as u64, 4),
-        ],
-    );
-    write_sealed(path, |w| {
-        w.write_all(&h)?;
+    let (magic, version, header_len) = new_header(GRAPH_MAGIC);
+    let count = |v: usize, what: &str| u32::try_from(v).map_err(|_| Error::Invalid(format!("{what} {v} does not fit the graph file")));
+    let h = GraphHeader {
+        magic,
+        version,
+        header_len,
+        nodes: count(graph.len(), "node count")?,
+        m: count(graph.m, "M")?,
+        m0: count(graph.m0, "M0")?,
+        entry: graph.entry,
+        max_level: graph.max_level as u32,
+        blocks: count(graph.upper.len() / (graph.m + 1), "upper block count")?,
+        reserved: [0; 24],
+    };
+    write_sealed(path, bytemuck::cast_ref(&h), |w| {
         write_u32s(w, row_ids)?;
         w.write_all(&graph.levels)?;
         w.pad_to(4)?;
@@ -134,35 +209,39 @@ pub(crate) fn write_graph(path: &Path, graph: &Graph, row_ids: &[u32]) -> Result
     })
 }
 
-/// Read and check a graph file: returns the graph, its row-id map and the checksum.
-pub(crate) fn read_graph(path: &Path) -> Result<(Graph, Vec<u32>, u64)> {
+/// Read and check a graph file of format `version`: returns the graph, its row-id map and
+/// the checksum.
+pub(crate) fn read_graph(path: &Path, version: u32) -> Result<(Graph, Vec<u32>, u64)> {
     let bytes = std::fs::read(path).at(path)?;
-    let sum = check_sealed(path, &bytes, GRAPH_MAGIC)?;
+    let (header, sum) = check_sealed(path, &bytes, GRAPH_MAGIC, version)?;
+    let h: GraphHeader = bytemuck::pod_read_unaligned(header);
     let bad = |offset: usize, reason: String| Error::corrupt(path, Some(offset as u64), reason);
-    let n = u32_at(&bytes, 16) as usize;
-    let (m, m0) = (u32_at(&bytes, 20) as usize, u32_at(&bytes, 24) as usize);
-    let (entry, max_level, blocks) = (u32_at(&bytes, 28), u32_at(&bytes, 32), u32_at(&bytes, 36) as usize);
-    if m == 0 || m > 1024 || m0 < m || m0 > 2048 || max_level > 255 {
-        return Err(bad(20, format!("impossible parameters m={m} m0={m0} max_level={max_level}")));
+    let (n, m, m0, blocks) = (h.nodes as usize, h.m as usize, h.m0 as usize, h.blocks as usize);
+    if m == 0 || m > 1024 || m0 < m || m0 > 2048 || h.max_level > 255 {
+        return Err(bad(20, format!("impossible parameters m={m} m0={m0} max_level={}", h.max_level)));
     }
     let body_end = bytes.len() - FOOTER_LEN;
     let mut at = HEADER_LEN;
-    let mut take = |len: usize, what: &str| -> Result<std::ops::Range<usize>> {
-        let end = at.checked_add(len).filter(|&e| e <= body_end).ok_or_else(|| bad(at, format!("file too short for {what}")))?;
+    // Every size is checked for overflow before it is added: the counts come from the file.
+    let mut take = |len: Option<usize>, what: &str| -> Result<std::ops::Range<usize>> {
+        let end = len
+            .and_then(|len| at.checked_add(len))
+            .filter(|&e| e <= body_end)
+            .ok_or_else(|| bad(at, format!("file too short for {what}")))?;
         let r = at..end;
         at = end;
         Ok(r)
     };
-    let row_ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(4 * n, "the row-id map")?]);
-    let levels = bytes[take(n, "the levels")?].to_vec();
-    take((4 - n % 4) % 4, "padding")?;
-    let links0: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(4 * n * (m0 + 1), "layer-0 links")?]);
-    let upper_start: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(4 * (n + 1), "upper offsets")?]);
-    let upper: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(4 * blocks * (m + 1), "upper links")?]);
+    let row_ids: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(product(&[4, n]), "the row-id map")?]);
+    let levels = bytes[take(Some(n), "the levels")?].to_vec();
+    take(Some((4 - n % 4) % 4), "padding")?;
+    let links0: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(product(&[4, n, m0 + 1]), "layer-0 links")?]);
+    let upper_start: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(product(&[4, n + 1]), "upper offsets")?]);
+    let upper: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[take(product(&[4, blocks, m + 1]), "upper links")?]);
     if at != body_end {
         return Err(bad(at, format!("{} unexpected bytes before the footer", body_end - at)));
     }
-    let graph = Graph { m, m0, entry, max_level: max_level as u8, levels, links0, upper_start, upper };
+    let graph = Graph { m, m0, entry: h.entry, max_level: h.max_level as u8, levels, links0, upper_start, upper };
     graph.validate().map_err(|reason| bad(HEADER_LEN, reason))?;
     Ok((graph, row_ids, sum))
 }
@@ -189,19 +268,22 @@ pub(crate) fn write_vectors(path: &Path, copy: &Copy, nodes: usize, dim: usize) 
     let dim_scales_at = HEADER_LEN;
     let scales_at = dim_scales_at + 4 * dim_scales.len();
     let codes_at = (scales_at + 4 * scales.len()).next_multiple_of(64);
-    let h = header(
-        VECS_MAGIC,
-        &[
-            (16, kind as u64, 4),
-            (20, nodes as u64, 4),
-            (24, dim as u64, 4),
-            (32, dim_scales_at as u64, 8),
-            (40, scales_at as u64, 8),
-            (48, codes_at as u64, 8),
-        ],
-    );
-    write_sealed(path, |w| {
-        w.write_all(&h)?;
+    let (magic, version, header_len) = new_header(VECS_MAGIC);
+    let count = |v: usize, what: &str| u32::try_from(v).map_err(|_| Error::Invalid(format!("{what} {v} does not fit the vector file")));
+    let h = VecsHeader {
+        magic,
+        version,
+        header_len,
+        kind,
+        nodes: count(nodes, "node count")?,
+        dim: count(dim, "dimension")?,
+        reserved0: 0,
+        dim_scales_at: dim_scales_at as u64,
+        scales_at: scales_at as u64,
+        codes_at: codes_at as u64,
+        reserved: [0; 8],
+    };
+    write_sealed(path, bytemuck::cast_ref(&h), |w| {
         w.write_all(bytemuck::cast_slice(dim_scales))?;
         w.write_all(bytemuck::cast_slice(scales))?;
         w.pad_to(64)?;
@@ -210,43 +292,130 @@ pub(crate) fn write_vectors(path: &Path, copy: &Copy, nodes: usize, dim: usize) 
     })
 }
 
-/// Map and check a vector file written for `nodes` x `dim`; returns the copy and checksum.
-pub(crate) fn read_vectors(path: &Path, nodes: usize, dim: usize) -> Result<(Copy, u64)> {
+/// Map and check a vector file of format `version` written for `nodes` x `dim`; returns the
+/// copy and checksum.
+pub(crate) fn read_vectors(path: &Path, version: u32, nodes: usize, dim: usize) -> Result<(Copy, u64)> {
     let file = File::open(path).at(path)?;
     // SAFETY: read-only map of a file swan only ever replaces by rename, never rewrites.
     let map = Arc::new(unsafe { Mmap::map(&file) }.at(path)?);
-    let sum = check_sealed(path, &map, VECS_MAGIC)?;
+    let (header, sum) = check_sealed(path, &map, VECS_MAGIC, version)?;
+    let h: VecsHeader = bytemuck::pod_read_unaligned(header);
     let bad = |offset: u64, reason: String| Error::corrupt(path, Some(offset), reason);
-    let (kind, n, d) = (u32_at(&map, 16), u32_at(&map, 20) as usize, u32_at(&map, 24) as usize);
+    let (n, d) = (h.nodes as usize, h.dim as usize);
     if n != nodes || d != dim {
         return Err(bad(20, format!("holds {n} x {d} vectors, the index expects {nodes} x {dim}")));
     }
-    let (dim_scales_at, scales_at, codes_at) = (u64_at(&map, 32) as usize, u64_at(&map, 40) as usize, u64_at(&map, 48) as usize);
-    let (code_size, n_dim_scales, n_scales) = match kind {
+    let (code_size, n_dim_scales, n_scales) = match h.kind {
         KIND_F16 => (2, 0, 0),
         KIND_I8 => (1, 0, n),
         KIND_I8_PER_DIM => (1, d, n),
         other => return Err(bad(16, format!("unknown vector kind {other}"))),
     };
-    let body_end = map.len() - FOOTER_LEN;
-    let fits = dim_scales_at == HEADER_LEN
-        && scales_at == dim_scales_at + 4 * n_dim_scales
-        && codes_at >= scales_at + 4 * n_scales
+    let body_end = (map.len() - FOOTER_LEN) as u64;
+    // In u64 with checked arithmetic: the offsets are read from the file and may be anything.
+    let (dim_scales_at, scales_at, codes_at) = (h.dim_scales_at, h.scales_at, h.codes_at);
+    let end_of = |at: u64, count: usize, size: usize| product(&[count, size]).and_then(|len| at.checked_add(len as u64));
+    let fits = dim_scales_at == HEADER_LEN as u64
+        && end_of(dim_scales_at, n_dim_scales, 4) == Some(scales_at)
+        && end_of(scales_at, n_scales, 4).is_some_and(|e| codes_at >= e)
         && codes_at % 64 == 0
-        && codes_at + n * d * code_size == body_end;
+        && product(&[n, d]).and_then(|nd| end_of(codes_at, nd, code_size)) == Some(body_end);
     if !fits {
         return Err(bad(
             32,
             format!("section offsets {dim_scales_at}/{scales_at}/{codes_at} do not fit {n} x {d} vectors in {} bytes", map.len()),
         ));
     }
-    let copy = match kind {
+    // All three offsets are now at most body_end, so they fit usize.
+    let (dim_scales_at, scales_at, codes_at) = (dim_scales_at as usize, scales_at as usize, codes_at as usize);
+    let copy = match h.kind {
         KIND_F16 => Copy::F16(mapped(&map, codes_at, n * d)),
         _ => Copy::I8 {
             codes: mapped(&map, codes_at, n * d),
             scales: mapped(&map, scales_at, n),
-            dim_scales: (kind == KIND_I8_PER_DIM).then(|| mapped(&map, dim_scales_at, d)),
+            dim_scales: (h.kind == KIND_I8_PER_DIM).then(|| mapped(&map, dim_scales_at, d)),
         },
     };
     Ok((copy, sum))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i8_copy(nodes: usize, dim: usize) -> Copy {
+        Copy::I8 { codes: Slab::Owned(vec![1i8; nodes * dim]), scales: Slab::Owned(vec![0.5; nodes]), dim_scales: None }
+    }
+
+    /// Rewrite header field bytes `at..at + value.len()` and reseal with a valid CRC-32, so
+    /// that only the header's values are wrong.
+    fn patch_and_reseal(path: &Path, at: usize, value: &[u8]) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[at..at + value.len()].copy_from_slice(value);
+        let end = bytes.len() - FOOTER_LEN;
+        let sum = crc32fast::hash(&bytes[..end]) as u64;
+        bytes[end..end + 8].copy_from_slice(&sum.to_le_bytes());
+        std::fs::write(path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn offsets_near_the_top_of_u64_are_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.vec");
+        write_vectors(&path, &i8_copy(3, 8), 3, 8).unwrap();
+        read_vectors(&path, CURRENT_VERSION, 3, 8).unwrap();
+        // Before the checks were checked, `codes_at + 24` overflowed (a panic in debug builds).
+        for codes_at in [u64::MAX - 63, 1 << 63] {
+            patch_and_reseal(&path, 48, &codes_at.to_le_bytes());
+            let e = read_vectors(&path, CURRENT_VERSION, 3, 8).err().unwrap().to_string();
+            assert!(e.contains("do not fit 3 x 8 vectors"), "{e}");
+        }
+        patch_and_reseal(&path, 40, &u64::MAX.to_le_bytes());
+        assert!(read_vectors(&path, CURRENT_VERSION, 3, 8).err().unwrap().to_string().contains("do not fit"));
+    }
+
+    #[test]
+    fn huge_node_counts_in_a_graph_header_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.graph");
+        let graph =
+            Graph { m: 2, m0: 4, entry: 0, max_level: 0, levels: vec![0], links0: vec![0; 5], upper_start: vec![0, 0], upper: vec![] };
+        write_graph(&path, &graph, &[0]).unwrap();
+        assert_eq!(read_graph(&path, CURRENT_VERSION).unwrap().0, graph);
+        patch_and_reseal(&path, 16, &u32::MAX.to_le_bytes());
+        let e = read_graph(&path, CURRENT_VERSION).unwrap_err().to_string();
+        assert!(e.contains("file too short for the row-id map"), "{e}");
+        patch_and_reseal(&path, 16, &1u32.to_le_bytes());
+        patch_and_reseal(&path, 36, &u32::MAX.to_le_bytes());
+        let e = read_graph(&path, CURRENT_VERSION).unwrap_err().to_string();
+        assert!(e.contains("file too short for upper links"), "{e}");
+    }
+
+    #[test]
+    fn a_file_of_another_version_than_its_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.vec");
+        write_vectors(&path, &i8_copy(2, 4), 2, 4).unwrap();
+        let e = read_vectors(&path, 1, 2, 4).err().unwrap().to_string();
+        assert!(e.contains("format version 2, but index.json says 1"), "{e}");
+    }
+
+    #[test]
+    fn headers_have_the_documented_layout() {
+        let h = VecsHeader {
+            magic: *VECS_MAGIC,
+            version: 2,
+            header_len: 64,
+            kind: 3,
+            nodes: 5,
+            dim: 6,
+            reserved0: 0,
+            dim_scales_at: 7,
+            scales_at: 8,
+            codes_at: 9,
+            reserved: [0; 8],
+        };
+        let b = bytemuck::bytes_of(&h);
+        assert_eq!((&b[..8], b[8], b[16], b[20], b[24], b[32], b[40], b[48]), (&VECS_MAGIC[..], 2, 3, 5, 6, 7, 8, 9));
+    }
 }

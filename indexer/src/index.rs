@@ -164,6 +164,22 @@ struct Shard {
     copy: Copy,
 }
 
+/// The `version` of `index.json`: a whole number in the readable range. Anything else is
+/// refused with the value as written (never truncated: 2^32 + 1 is not version 1).
+fn parse_version(path: &Path, value: Option<&serde_json::Value>) -> Result<u32> {
+    let value = value.ok_or_else(|| Error::corrupt(path, None, "no \"version\" field"))?;
+    let readable = format::OLDEST_READABLE_VERSION..=format::CURRENT_VERSION;
+    match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
+        Some(v) if readable.contains(&v) => Ok(v),
+        _ => Err(Error::Version {
+            path: path.into(),
+            found: value.to_string(),
+            oldest: format::OLDEST_READABLE_VERSION,
+            current: format::CURRENT_VERSION,
+        }),
+    }
+}
+
 /// A searchable index. See the crate docs for an example.
 pub struct Index {
     params: BuildParams,
@@ -328,10 +344,16 @@ impl Index {
                 _ => {
                     let name = format!("shard-{i:03}-{generation}.vec");
                     let sum = format::write_vectors(&dir.join(&name), &s.copy, s.graph.len(), self.dim())?;
-                    (Some(name), Some(format!("{sum:016x}")))
+                    (Some(name), Some(format::checksum_hex(format::CURRENT_VERSION, sum)))
                 }
             };
-            infos.push(ShardInfo { graph, graph_checksum: format!("{graph_sum:016x}"), vectors, vectors_checksum, nodes: s.graph.len() });
+            infos.push(ShardInfo {
+                graph,
+                graph_checksum: format::checksum_hex(format::CURRENT_VERSION, graph_sum),
+                vectors,
+                vectors_checksum,
+                nodes: s.graph.len(),
+            });
         }
         let manifest = IndexManifest {
             format: FORMAT.into(),
@@ -366,10 +388,7 @@ impl Index {
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(Error::corrupt(&path, None, format!("not a swan index (no \"format\": \"{FORMAT}\")")));
         }
-        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-        if !(format::OLDEST_READABLE_VERSION..=format::CURRENT_VERSION).contains(&version) {
-            return Err(Error::Version { path, found: version, oldest: format::OLDEST_READABLE_VERSION, current: format::CURRENT_VERSION });
-        }
+        let version = parse_version(&path, value.get("version"))?;
         let manifest: IndexManifest =
             serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
         let mismatch = |reason: String| Error::SourceMismatch { path: path.clone(), reason };
@@ -398,12 +417,13 @@ impl Index {
         let mut shards = Vec::with_capacity(manifest.shards.len());
         for s in &manifest.shards {
             let gpath = dir.join(&s.graph);
-            let (graph, row_ids, sum) = format::read_graph(&gpath)?;
-            if format!("{sum:016x}") != s.graph_checksum {
+            let (graph, row_ids, sum) = format::read_graph(&gpath, version)?;
+            let sum = format::checksum_hex(version, sum);
+            if sum != s.graph_checksum {
                 return Err(Error::corrupt(
                     &gpath,
                     None,
-                    format!("checksum {sum:016x} differs from {} listed in {INDEX_FILE}", s.graph_checksum),
+                    format!("checksum {sum} differs from {} listed in {INDEX_FILE}", s.graph_checksum),
                 ));
             }
             if graph.len() != s.nodes || row_ids.len() != s.nodes || row_ids.iter().any(|&r| r as usize >= info.rows) {
@@ -412,13 +432,10 @@ impl Index {
             let copy = match (&s.vectors, &s.vectors_checksum) {
                 (Some(name), Some(want)) => {
                     let vpath = dir.join(name);
-                    let (copy, sum) = format::read_vectors(&vpath, s.nodes, info.dim)?;
-                    if &format!("{sum:016x}") != want {
-                        return Err(Error::corrupt(
-                            &vpath,
-                            None,
-                            format!("checksum {sum:016x} differs from {want} listed in {INDEX_FILE}"),
-                        ));
+                    let (copy, sum) = format::read_vectors(&vpath, version, s.nodes, info.dim)?;
+                    let sum = format::checksum_hex(version, sum);
+                    if &sum != want {
+                        return Err(Error::corrupt(&vpath, None, format!("checksum {sum} differs from {want} listed in {INDEX_FILE}")));
                     }
                     copy
                 }
@@ -677,8 +694,11 @@ mod tests {
         index.save(&idir).unwrap();
         let manifest = idir.join(INDEX_FILE);
         let text = std::fs::read_to_string(&manifest).unwrap();
-        std::fs::write(&manifest, text.replace("\"version\": 1", "\"version\": 2")).unwrap();
-        assert!(err(&opts).contains("version 2 is not supported"), "{}", err(&opts));
+        // Versions are parsed whole: never truncated (2^32 + 2 is not version 2), never a default.
+        for (bad, shown) in [("3", "3"), ("4294967298", "4294967298"), ("\"2\"", "\"2\""), ("-2", "-2"), ("2.0", "2.0")] {
+            std::fs::write(&manifest, text.replace("\"version\": 2", &format!("\"version\": {bad}"))).unwrap();
+            assert!(err(&opts).contains(&format!("version {shown} is not supported")), "{bad}: {}", err(&opts));
+        }
         std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
         assert!(err(&opts).contains("not valid JSON"), "{}", err(&opts));
         std::fs::write(&manifest, &text).unwrap();

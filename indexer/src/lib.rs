@@ -12,8 +12,9 @@
 //!   parameters, source SHA-256 and shape), and reloaded with every check.
 //!
 //! The graph is swan's own HNSW, built like hnswlib. hnsw_rs 0.3.5, the crate first
-//! chosen, loses recall on clustered data at scale; [`baseline`] keeps it runnable for
-//! comparison, and `indexer/FINDINGS.md` records why.
+//! chosen, loses recall on clustered data at scale; the `baseline` module (cargo feature
+//! `baseline`, off by default) keeps it runnable for comparison, and `indexer/FINDINGS.md`
+//! records why.
 //!
 //! ```
 //! use swan_indexer::{BuildParams, Index, LoadOptions, SearchParams, Source, SynthSpec};
@@ -33,9 +34,11 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "baseline")]
 pub mod baseline;
 mod build;
 mod checksum;
+mod checksum_v1;
 pub mod distance;
 mod error;
 mod format;

@@ -1,10 +1,12 @@
 //! Indexes written by earlier format versions must keep opening. One fixture per version,
-//! regenerated only by `cargo test --test compat -- --ignored write_fixture` (then commit).
+//! written once by `cargo run -p swan-indexer --example write_compat_fixture` and committed;
+//! no test writes them.
 
 use std::path::PathBuf;
 
-use swan_indexer::{BuildParams, Index, LoadOptions, Precision, SearchParams, Source, SynthSpec, CURRENT_VERSION};
+use swan_indexer::{Index, LoadOptions, Precision, SearchParams, SynthSpec, CURRENT_VERSION, OLDEST_READABLE_VERSION};
 
+/// The data of every fixture (as in `examples/write_compat_fixture.rs`).
 const SPEC: SynthSpec = SynthSpec { rows: 400, queries: 8, dim: 16, centres: 4, noise: 0.9, seed: 21 };
 
 fn fixture(version: u32) -> PathBuf {
@@ -17,29 +19,58 @@ fn open(version: u32) -> Index {
     Index::load(&dir.join("index"), &options).unwrap_or_else(|e| panic!("format v{version} fixture: {e}"))
 }
 
-#[test]
-fn v1_index_opens_and_answers() {
-    let index = open(1);
+fn opens_and_answers(version: u32) {
+    let index = open(version);
     assert_eq!(index.params().precision, Precision::Int8);
     assert_eq!(index.stats().shards, 2);
     assert_eq!(index.stats().nodes, SPEC.rows - 1);
     let rows = SPEC.rows_f32(0..SPEC.rows, false);
     for row in [0usize, 7, 399] {
         let hits = index.search(&rows[row * 16..(row + 1) * 16], 5, &SearchParams { ef: 32, rerank: 2 }).unwrap();
-        assert_eq!(hits[0].0 as usize, row);
+        assert_eq!(hits[0].0 as usize, row, "v{version}");
     }
     // Row 5 was marked invalid when the fixture was built.
     let hits = index.search(&rows[5 * 16..6 * 16], 5, &SearchParams::default()).unwrap();
-    assert!(hits.iter().all(|h| h.0 != 5));
+    assert!(hits.iter().all(|h| h.0 != 5), "v{version}");
 }
 
 #[test]
-#[ignore = "rewrites the committed fixture of the current format version"]
-fn write_fixture() {
-    let dir = fixture(CURRENT_VERSION);
-    let _ = std::fs::remove_dir_all(&dir);
-    let files = SPEC.write(&dir).unwrap();
-    let params = BuildParams { m: 4, ef_construction: 32, shards: 2, threads: 1, ..BuildParams::default() };
-    let index = Index::build(&Source::npy(&files.base).skip_rows([5]), &params, &|_, _| {}).unwrap();
-    index.save(&dir.join("index")).unwrap();
+fn v1_index_opens_and_answers() {
+    opens_and_answers(1);
+}
+
+#[test]
+fn v2_index_opens_and_answers() {
+    opens_and_answers(2);
+}
+
+#[test]
+fn every_readable_version_has_a_fixture() {
+    for version in OLDEST_READABLE_VERSION..=CURRENT_VERSION {
+        assert!(
+            fixture(version).join("index/index.json").is_file(),
+            "no fixture for format v{version}: run the write_compat_fixture example"
+        );
+    }
+}
+
+/// Version 2 files end in `crc32 (u64 LE) | "SWANEND1"`, the CRC-32 (zlib's) of every byte
+/// before those 16, and `index.json` lists it as 8 hex digits: checkable by hand.
+#[test]
+fn v2_files_carry_a_plain_crc32() {
+    let dir = fixture(2).join("index");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for shard in manifest["shards"].as_array().unwrap() {
+        for (file, sum) in [("graph", "graph_checksum"), ("vectors", "vectors_checksum")] {
+            let bytes = std::fs::read(dir.join(shard[file].as_str().unwrap())).unwrap();
+            let (body, footer) = bytes.split_at(bytes.len() - 16);
+            let crc = crc32fast::hash(body);
+            assert_eq!(footer[..8], (crc as u64).to_le_bytes());
+            assert_eq!(&footer[8..], b"SWANEND1");
+            assert_eq!(shard[sum].as_str().unwrap(), format!("{crc:08x}"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4);
 }
