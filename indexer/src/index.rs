@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use swan_store::{DType, Manifest, NpyFile};
 
@@ -122,6 +123,10 @@ impl Default for SearchParams {
 pub struct LoadOptions {
     /// Read the source from here instead of the path recorded at build time.
     pub source: Option<PathBuf>,
+    /// Read the source from here if the recorded path no longer exists (an embedding set
+    /// that moved, with its index, to another folder or machine). Either way the file's
+    /// shape and SHA-256 must be those the index was built over.
+    pub source_if_moved: Option<PathBuf>,
     /// Skip the SHA-256 of the source file (the shape is still checked). The digest reads
     /// the whole file once; skip it only where the file is known not to have changed.
     pub skip_source_digest: bool,
@@ -134,7 +139,11 @@ struct SourceInfo {
     rows: usize,
     dim: usize,
     dtype: DType,
+    /// Rows not indexed: marked invalid by the caller, or not finite.
     invalid_rows: usize,
+    /// Of those, rows with NaN or infinite values (absent in version 1: none were skipped).
+    #[serde(default)]
+    nonfinite_rows: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,6 +165,91 @@ struct IndexManifest {
     params: BuildParams,
     source: SourceInfo,
     shards: Vec<ShardInfo>,
+}
+
+impl IndexManifest {
+    /// Every shard file this manifest lists.
+    fn files(&self) -> Vec<&str> {
+        self.shards.iter().flat_map(|s| std::iter::once(s.graph.as_str()).chain(s.vectors.as_deref())).collect()
+    }
+
+    /// Check the manifest against itself: the metric, the parameters, and a shard list
+    /// that names each file once and covers exactly the rows it says it indexes.
+    fn check(&self, path: &Path) -> Result<()> {
+        let bad = |reason: String| Error::corrupt(path, None, reason);
+        if self.metric != "dot" {
+            return Err(bad(format!("metric {:?} is not supported (swan indexes score by inner product, \"dot\")", self.metric)));
+        }
+        let p = &self.params;
+        if !(2..=512).contains(&p.m) || p.ef_construction == 0 {
+            return Err(bad(format!("impossible parameters M={} ef_construction={}", p.m, p.ef_construction)));
+        }
+        if self.shards.is_empty() || self.shards.len() != p.shards {
+            return Err(bad(format!("lists {} shard(s) but its parameters say {}", self.shards.len(), p.shards)));
+        }
+        let files = self.files();
+        let mut seen = std::collections::HashSet::new();
+        for name in &files {
+            if !is_shard_file_name(name) {
+                return Err(bad(format!("shard file name {name:?} is not a file of this folder")));
+            }
+            if !seen.insert(name) {
+                return Err(bad(format!("shard file {name} is listed twice")));
+            }
+        }
+        let src = &self.source;
+        let nodes: usize = self.shards.iter().map(|s| s.nodes).sum();
+        if src.dim == 0 || src.invalid_rows > src.rows || src.nonfinite_rows > src.invalid_rows || nodes != src.rows - src.invalid_rows {
+            return Err(bad(format!(
+                "the shards index {nodes} rows, but the source has {} rows of which {} are not indexed",
+                src.rows, src.invalid_rows
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `shard-NNN-GENERATION.graph` or `.vec` (what [`Index::save`] writes), and nothing that
+/// could name another folder.
+fn is_shard_file_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("shard-") else { return false };
+    let Some((stem, ext)) = rest.rsplit_once('.') else { return false };
+    let Some((number, generation)) = stem.split_once('-') else { return false };
+    matches!(ext, "graph" | "vec")
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && !generation.is_empty()
+        && generation.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The files of the index already in `dir`, which a new save may replace. A folder with
+/// an `index.json` that is not a readable swan index, or with files and no `index.json`
+/// (other than shard files an interrupted save left), is refused: those files are not ours.
+fn previous_index_files(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join(INDEX_FILE);
+    let refuse =
+        |why: String| Error::Invalid(format!("{}: {why}; refusing to write an index there (give an empty or new folder)", dir.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let manifest: IndexManifest = serde_json::from_slice(&bytes)
+                .ok()
+                .filter(|m: &IndexManifest| m.format == FORMAT)
+                .ok_or_else(|| refuse(format!("{INDEX_FILE} is not a readable swan index")))?;
+            Ok(manifest.files().into_iter().filter(|n| is_shard_file_name(n)).map(str::to_owned).collect())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            for entry in std::fs::read_dir(dir).at(dir)? {
+                let name = entry.at(dir)?.file_name();
+                let name = name.to_string_lossy();
+                let ours = is_shard_file_name(&name) || name.split_once(".tmp.").is_some_and(|(n, _)| is_shard_file_name(n));
+                if !ours {
+                    return Err(refuse(format!("the folder holds {name:?} and no {INDEX_FILE}")));
+                }
+            }
+            Ok(Vec::new())
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 struct Shard {
@@ -216,6 +310,8 @@ pub struct IndexStats {
     pub graph_bytes: usize,
     /// Bytes of reduced-precision copies.
     pub copy_bytes: usize,
+    /// Source rows not indexed because they hold NaN or infinite values.
+    pub nonfinite_rows: usize,
 }
 
 fn source_rows(file: &NpyFile) -> Result<SourceRows<'_>> {
@@ -239,6 +335,13 @@ impl Index {
         if file.shape().len() != 2 || file.rows() > u32::MAX as usize - 1 {
             return Err(Error::Invalid(format!("{}: expected a rows x dim array, found shape {:?}", source.path.display(), file.shape())));
         }
+        if file.dim() == 0 {
+            return Err(Error::Invalid(format!(
+                "{}: rows have no values (shape {:?}): nothing to index",
+                source.path.display(),
+                file.shape()
+            )));
+        }
         let rows = source_rows(&file)?;
         let (n_rows, dim) = (file.rows(), file.dim());
         let mut invalid = vec![false; n_rows];
@@ -248,7 +351,29 @@ impl Index {
             }
             invalid[r] = true;
         }
+        // Rows with NaN or infinite values would score NaN (ranked first by a max-heap of
+        // floats, or poisoning a sum): they are skipped like invalid rows, and counted.
+        let nonfinite: Vec<usize> = (0..n_rows).into_par_iter().filter(|&r| !invalid[r] && !rows.is_finite(dim, r)).collect();
+        for &r in &nonfinite {
+            invalid[r] = true;
+        }
         let valid: Vec<u32> = (0..n_rows as u32).filter(|&r| !invalid[r as usize]).collect();
+        if valid.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: no rows to index ({n_rows} rows, {} marked invalid, {} not finite)",
+                source.path.display(),
+                n_rows - nonfinite.len(),
+                nonfinite.len()
+            )));
+        }
+        if params.shards > valid.len() {
+            return Err(Error::Invalid(format!(
+                "{} shards is more than the {} rows to index in {}: give at most one shard per row",
+                params.shards,
+                valid.len(),
+                source.path.display()
+            )));
+        }
         let sha256 = swan_store::fsutil::sha256_file(&source.path)?;
         let k = kernels();
         let gp = GraphParams {
@@ -281,7 +406,15 @@ impl Index {
             shards.push(Shard { graph, row_ids, copy });
         }
         let path = std::fs::canonicalize(&source.path).at(&source.path)?;
-        let source_info = SourceInfo { path, sha256, rows: n_rows, dim, dtype: file.dtype(), invalid_rows: n_rows - valid.len() };
+        let source_info = SourceInfo {
+            path,
+            sha256,
+            rows: n_rows,
+            dim,
+            dtype: file.dtype(),
+            invalid_rows: n_rows - valid.len(),
+            nonfinite_rows: nonfinite.len(),
+        };
         Ok(Index { params: params.clone(), source: file, source_info, shards, k })
     }
 
@@ -310,6 +443,7 @@ impl Index {
             max_level: 0,
             graph_bytes: 0,
             copy_bytes: 0,
+            nonfinite_rows: self.source_info.nonfinite_rows,
         };
         for s in &self.shards {
             let (deg, unreached) = s.graph.degree_stats();
@@ -331,9 +465,12 @@ impl Index {
 
     /// Write the index into folder `dir` (created if missing). Files are written under
     /// fresh names and `index.json` is replaced last, so a crash leaves the previous index
-    /// readable; files it no longer lists are then removed.
+    /// readable; the files the previous `index.json` listed are then removed. Nothing else
+    /// in `dir` is ever removed, and a folder that holds other files but no index is
+    /// refused.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).at(dir)?;
+        let previous = previous_index_files(dir)?;
         let generation = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
         let mut infos = Vec::with_capacity(self.shards.len());
         for (i, s) in self.shards.iter().enumerate() {
@@ -366,14 +503,10 @@ impl Index {
         let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         text.push('\n');
         swan_store::fsutil::write_atomic(&dir.join(INDEX_FILE), text.as_bytes())?;
-        // Garbage: shard files of earlier generations.
-        let listed: Vec<&str> =
-            manifest.shards.iter().flat_map(|s| std::iter::once(s.graph.as_str()).chain(s.vectors.as_deref())).collect();
-        for entry in std::fs::read_dir(dir).at(dir)?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("shard-") && !listed.contains(&name.as_str()) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        // Garbage: the files of the index this one replaced, and only those.
+        let listed = manifest.files();
+        for name in previous.iter().filter(|p| !listed.contains(&p.as_str())) {
+            let _ = std::fs::remove_file(dir.join(name));
         }
         Ok(())
     }
@@ -391,9 +524,14 @@ impl Index {
         let version = parse_version(&path, value.get("version"))?;
         let manifest: IndexManifest =
             serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
+        manifest.check(&path)?;
         let mismatch = |reason: String| Error::SourceMismatch { path: path.clone(), reason };
 
-        let source_path = options.source.clone().unwrap_or_else(|| manifest.source.path.clone());
+        let source_path = match (&options.source, &options.source_if_moved) {
+            (Some(p), _) => p.clone(),
+            (None, Some(p)) if !manifest.source.path.exists() => p.clone(),
+            _ => manifest.source.path.clone(),
+        };
         let file = NpyFile::open(&source_path)?;
         let info = &manifest.source;
         if file.dim() != info.dim || file.rows() != info.rows || file.dtype() != info.dtype {
@@ -415,6 +553,7 @@ impl Index {
             }
         }
         let mut shards = Vec::with_capacity(manifest.shards.len());
+        let mut indexed = vec![false; info.rows];
         for s in &manifest.shards {
             let gpath = dir.join(&s.graph);
             let (graph, row_ids, sum) = format::read_graph(&gpath, version)?;
@@ -428,6 +567,13 @@ impl Index {
             }
             if graph.len() != s.nodes || row_ids.len() != s.nodes || row_ids.iter().any(|&r| r as usize >= info.rows) {
                 return Err(Error::corrupt(&gpath, None, format!("row map does not fit {} nodes over {} rows", s.nodes, info.rows)));
+            }
+            if graph.m != manifest.params.m || graph.m0 != 2 * manifest.params.m {
+                return Err(Error::corrupt(&gpath, None, format!("graph has M={}, {INDEX_FILE} says {}", graph.m, manifest.params.m)));
+            }
+            // A row in two shards would be returned twice.
+            if let Some(&r) = row_ids.iter().find(|&&r| std::mem::replace(&mut indexed[r as usize], true)) {
+                return Err(Error::corrupt(&gpath, None, format!("row {r} is indexed by more than one shard")));
             }
             let copy = match (&s.vectors, &s.vectors_checksum) {
                 (Some(name), Some(want)) => {
@@ -482,6 +628,9 @@ impl Index {
     fn check_query(&self, query: &[f32]) -> Result<()> {
         if query.len() != self.dim() {
             return Err(Error::Invalid(format!("query has {} values, the index holds {}-d rows", query.len(), self.dim())));
+        }
+        if let Some(i) = query.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Invalid(format!("query value {i} is {}: scores would be meaningless", query[i])));
         }
         Ok(())
     }
@@ -722,5 +871,185 @@ mod tests {
         // Wrong query width.
         let e = index.search(&[0.0; 31], 10, &SearchParams::default()).unwrap_err().to_string();
         assert!(e.contains("query has 31 values"), "{e}");
+    }
+
+    #[test]
+    fn shards_beyond_the_rows_and_zero_width_rows_are_errors() {
+        // Campaign 3: `--shards 2^64-1` panicked (capacity overflow); 100000 over 16 rows ran for minutes.
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SynthSpec { rows: 16, queries: 1, dim: 8, centres: 2, noise: 0.5, seed: 3 };
+        let files = spec.write(dir.path()).unwrap();
+        for shards in [usize::MAX, 100_000, 17] {
+            let p = BuildParams { shards, ..params(Precision::Int8, 1) };
+            let e = Index::build(&Source::npy(&files.base), &p, &|_, _| {}).unwrap_err().to_string();
+            assert!(e.contains(&format!("{shards} shards is more than the 16 rows to index")), "{e}");
+        }
+        let p = BuildParams { shards: 3, ..params(Precision::Int8, 1) };
+        let e = Index::build(&Source::npy(&files.base).skip_rows(0..14), &p, &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("3 shards is more than the 2 rows"), "{e}");
+        let e = Index::build(&Source::npy(&files.base).skip_rows(0..16), &p, &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("no rows to index (16 rows, 16 marked invalid, 0 not finite)"), "{e}");
+        // Campaign 4: a 10 x 0 array panicked (chunk size zero).
+        let empty = dir.path().join("empty.npy");
+        swan_store::npy::write_f32(&empty, &[10, 0], &[]).unwrap();
+        let e = Index::build(&Source::npy(&empty), &params(Precision::Int8, 1), &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("empty.npy: rows have no values (shape [10, 0])"), "{e}");
+    }
+
+    #[test]
+    fn nan_and_infinite_rows_are_skipped_and_counted() {
+        // Campaign 11: a NaN row was indexed and ranked first; an all-NaN table gave NaN scores.
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = SPEC.rows_f32(0..SPEC.rows, false);
+        let bad = [(7usize, f32::NAN), (100, f32::INFINITY), (2999, f32::NEG_INFINITY)];
+        for &(r, v) in &bad {
+            rows[r * 32 + 3] = v;
+        }
+        let path = dir.path().join("nan.npy");
+        swan_store::npy::write_f32(&path, &[SPEC.rows, 32], &rows).unwrap();
+        for precision in [Precision::Full, Precision::F16, Precision::Int8] {
+            let index = Index::build(&Source::npy(&path).skip_rows([5]), &params(precision, 2), &|_, _| {}).unwrap();
+            let st = index.stats();
+            assert_eq!((st.nodes, st.nonfinite_rows), (SPEC.rows - 4, 3), "{precision:?}");
+            for q in SPEC.rows_f32(0..5, true).chunks(32) {
+                let hits = index.search(q, 10, &SearchParams::default()).unwrap();
+                assert!(hits.iter().all(|h| h.1.is_finite() && bad.iter().all(|b| b.0 != h.0 as usize)), "{precision:?}: {hits:?}");
+            }
+            let idir = dir.path().join(precision.name());
+            index.save(&idir).unwrap();
+            assert_eq!(Index::load(&idir, &LoadOptions::default()).unwrap().stats().nonfinite_rows, 3);
+        }
+        let all_nan = dir.path().join("all-nan.npy");
+        swan_store::npy::write_f32(&all_nan, &[4, 2], &[f32::NAN; 8]).unwrap();
+        let e = Index::build(&Source::npy(&all_nan), &params(Precision::Int8, 1), &|_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("no rows to index (4 rows, 0 marked invalid, 4 not finite)"), "{e}");
+        // A non-finite query is refused rather than answered with NaN scores.
+        let index = Index::build(&Source::npy(&path), &params(Precision::Int8, 1), &|_, _| {}).unwrap();
+        let mut q = SPEC.rows_f32(0..1, true);
+        q[4] = f32::NAN;
+        let e = index.search(&q, 3, &SearchParams::default()).unwrap_err().to_string();
+        assert!(e.contains("query value 4 is NaN"), "{e}");
+    }
+
+    #[test]
+    fn save_never_deletes_files_it_did_not_write() {
+        // Campaign 6 (data loss): save removed every `shard-*` file of the folder.
+        let dir = tempfile::tempdir().unwrap();
+        let files = SPEC.write(dir.path()).unwrap();
+        let index = Index::build(&Source::npy(&files.base), &params(Precision::Int8, 2), &|_, _| {}).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("shard-photos.tar"), b"keep").unwrap();
+        std::fs::write(out.join("notes.txt"), b"keep").unwrap();
+        let e = index.save(&out).unwrap_err().to_string();
+        assert!(e.contains("and no index.json; refusing to write an index there"), "{e}");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+
+        // In an index folder, only the files the old index.json listed are replaced.
+        let out = dir.path().join("index");
+        index.save(&out).unwrap();
+        let first: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+        std::fs::write(out.join("shard-mine.graph"), b"keep").unwrap();
+        std::fs::write(out.join("shard-000-abc.graph.bak"), b"keep").unwrap();
+        index.save(&out).unwrap();
+        assert!(out.join("shard-mine.graph").exists() && out.join("shard-000-abc.graph.bak").exists());
+        assert!(first.iter().filter(|p| !p.ends_with(INDEX_FILE)).all(|p| !p.exists()));
+        Index::load(&out, &LoadOptions::default()).unwrap();
+
+        // An index.json that is not a swan index is not replaced.
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join(INDEX_FILE), b"{\"name\": \"my project\"}").unwrap();
+        let e = index.save(&foreign).unwrap_err().to_string();
+        assert!(e.contains("index.json is not a readable swan index"), "{e}");
+        assert_eq!(std::fs::read(foreign.join(INDEX_FILE)).unwrap(), b"{\"name\": \"my project\"}");
+    }
+
+    #[test]
+    fn manifests_that_disagree_with_their_shards_or_parameters_are_refused() {
+        // Campaigns 10 and 23: a damaged shard list gave duplicates or recall 0 with exit 0.
+        let dir = tempfile::tempdir().unwrap();
+        let files = SPEC.write(dir.path()).unwrap();
+        let index = Index::build(&Source::npy(&files.base).skip_rows([9]), &params(Precision::Int8, 3), &|_, _| {}).unwrap();
+        let idir = dir.path().join("index");
+        index.save(&idir).unwrap();
+        let path = idir.join(INDEX_FILE);
+        let good: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let shard = |i: usize| good["shards"][i].clone();
+        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+            (
+                "missing shard",
+                Box::new(|m| m["shards"] = serde_json::json!([shard(0), shard(1)])),
+                "lists 2 shard(s) but its parameters say 3",
+            ),
+            (
+                "missing shard, shard count edited too",
+                Box::new(|m| {
+                    m["shards"] = serde_json::json!([shard(0), shard(1)]);
+                    m["params"]["shards"] = 2.into();
+                }),
+                "the shards index 2000 rows, but the source has 3000 rows of which 1 are not indexed",
+            ),
+            ("duplicate shard", Box::new(|m| m["shards"] = serde_json::json!([shard(0), shard(1), shard(1)])), "is listed twice"),
+            ("no shards", Box::new(|m| m["shards"] = serde_json::json!([])), "lists 0 shard(s)"),
+            ("metric", Box::new(|m| m["metric"] = "l2".into()), "metric \"l2\" is not supported"),
+            ("M", Box::new(|m| m["params"]["m"] = 13.into()), "graph has M=12, index.json says 13"),
+            ("M out of range", Box::new(|m| m["params"]["m"] = 100000.into()), "impossible parameters M=100000"),
+            ("ef_construction", Box::new(|m| m["params"]["ef_construction"] = 0.into()), "impossible parameters M=12 ef_construction=0"),
+            ("invalid rows", Box::new(|m| m["source"]["invalid_rows"] = 0.into()), "of which 0 are not indexed"),
+            ("invalid rows > rows", Box::new(|m| m["source"]["invalid_rows"] = 5000.into()), "of which 5000 are not indexed"),
+            ("path", Box::new(|m| m["shards"][0]["graph"] = "../../etc/passwd".into()), "is not a file of this folder"),
+            (
+                "two shards, one file",
+                Box::new(|m| {
+                    let mut s = shard(0);
+                    s["graph"] = shard(1)["graph"].clone();
+                    m["shards"][0] = s;
+                }),
+                "is listed twice",
+            ),
+        ];
+        // Shard 1's files copied under new names and listed as shard 0: every name is unique
+        // and the counts add up, but rows 1000..2000 would be returned twice.
+        let s1 = shard(1);
+        for (key, copy) in [("graph", "shard-000-ffff.graph"), ("vectors", "shard-000-ffff.vec")] {
+            std::fs::copy(idir.join(s1[key].as_str().unwrap()), idir.join(copy)).unwrap();
+        }
+        let mut dup = good.clone();
+        dup["shards"][0] = s1.clone();
+        dup["shards"][0]["graph"] = "shard-000-ffff.graph".into();
+        dup["shards"][0]["vectors"] = "shard-000-ffff.vec".into();
+        dup["shards"][2]["nodes"] = 999.into();
+        std::fs::write(&path, serde_json::to_vec(&dup).unwrap()).unwrap();
+        let e = Index::load(&idir, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("is indexed by more than one shard"), "{e}");
+        for (what, edit, want) in &cases {
+            let mut m = good.clone();
+            edit(&mut m);
+            std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+            let e = Index::load(&idir, &LoadOptions::default()).unwrap_err().to_string();
+            assert!(e.contains(want), "{what}: {e}");
+        }
+        std::fs::write(&path, serde_json::to_vec(&good).unwrap()).unwrap();
+        Index::load(&idir, &LoadOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn a_moved_source_is_found_through_source_if_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let files = SPEC.write(&a).unwrap();
+        let index = Index::build(&Source::npy(&files.base), &params(Precision::Int8, 1), &|_, _| {}).unwrap();
+        index.save(&a.join("index")).unwrap();
+        std::fs::rename(&a, &b).unwrap();
+        let e = Index::load(&b.join("index"), &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("a/base.npy"), "{e}");
+        let moved = LoadOptions { source_if_moved: Some(b.join("base.npy")), ..LoadOptions::default() };
+        let loaded = Index::load(&b.join("index"), &moved).unwrap();
+        assert_eq!(loaded.source_path(), b.join("base.npy"));
+        // The fallback is only a fallback, and still checked: another file is refused.
+        let other = LoadOptions { source_if_moved: Some(b.join("queries.npy")), ..LoadOptions::default() };
+        let e = Index::load(&b.join("index"), &other).unwrap_err().to_string();
+        assert!(e.contains("does not match its source"), "{e}");
     }
 }

@@ -93,6 +93,14 @@ impl SourceRows<'_> {
         }
     }
 
+    /// Whether every value of row `row` is finite.
+    pub(crate) fn is_finite(&self, dim: usize, row: usize) -> bool {
+        match self {
+            SourceRows::F32(r) => r[row * dim..(row + 1) * dim].iter().all(|v| v.is_finite()),
+            SourceRows::F16(r) => r[row * dim..(row + 1) * dim].iter().all(|v| v.is_finite()),
+        }
+    }
+
     pub(crate) fn row_f32(&self, dim: usize, row: usize, out: &mut Vec<f32>) {
         out.clear();
         match self {

@@ -44,6 +44,9 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
     let build_s = start.elapsed().as_secs_f64();
     index.save(&out)?;
     let stats = index.stats();
+    if stats.nonfinite_rows > 0 {
+        eprintln!("swan: skipped {} rows of {} that hold NaN or infinite values", stats.nonfinite_rows, source.path().display());
+    }
     if json {
         crate::output::json_line(
             &serde_json::json!({ "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats }),

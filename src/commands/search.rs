@@ -60,7 +60,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
     let hits = match &args.index {
         None => search(&rows, &query, args.k, args.scene.is_some().then_some(filter))?.pop().unwrap_or_default(),
         Some(dir) => {
-            let index = swan_indexer::Index::load(dir, &swan_indexer::LoadOptions::default())?;
+            // If the set moved with its index, the target table is the source (digest-checked).
+            let options = swan_indexer::LoadOptions { source_if_moved: Some(file.path().to_owned()), ..Default::default() };
+            let index = swan_indexer::Index::load(dir, &options)?;
             anyhow::ensure!(
                 same_file(index.source_path(), file.path()),
                 "{} indexes {}, not {} (pass --target to pick the table it was built over)",
