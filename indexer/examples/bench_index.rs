@@ -252,7 +252,7 @@ mod thread_local_searchers {
             let slot = rayon::current_thread_index().map_or(self.slots.len() - 1, |i| i);
             let mut guard = self.slots[slot].lock().expect("slot");
             let s = guard.get_or_insert_with(|| self.index.searcher());
-            s.search(q, k, sp).expect("search").to_vec()
+            s.search(q, k, sp).expect("search").iter().map(|h| (h.id, h.score)).collect()
         }
     }
 }

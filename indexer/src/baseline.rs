@@ -153,7 +153,7 @@ impl ExtractedGraph<'_> {
         let mut q = Vec::new();
         space.prepare(query, &mut q);
         let mut scratch = Scratch::default();
-        graph::search(&self.graph, &space, &q, ef.max(k), &mut scratch);
+        graph::search(&self.graph, &space, &q, ef.max(k), &mut scratch, |_| true);
         scratch.out.iter().take(k).map(|c| (c.id, -c.dist)).collect()
     }
 
@@ -176,7 +176,7 @@ impl ExtractedGraph<'_> {
             }
         }
         let mut scratch = Scratch::default();
-        graph::search_layer(&space, g, g.len(), &q, cur, ef.max(k), 0, &mut scratch);
+        graph::search_layer(&space, g, g.len(), &q, cur, ef.max(k), 0, &mut scratch, |_| true);
         scratch.out.iter().take(k).map(|c| (c.id, -c.dist)).collect()
     }
 

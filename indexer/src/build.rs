@@ -223,7 +223,7 @@ impl<'a, S: Space> Builder<'a, S> {
             cur = greedy(self.space, self, &s.q, cur, top, level + 1, &mut s.buf);
         }
         for l in (0..=level.min(top)).rev() {
-            search_layer(self.space, self, self.n, &s.q, cur, self.ef, l, &mut s.search);
+            search_layer(self.space, self, self.n, &s.q, cur, self.ef, l, &mut s.search, |_| true);
             s.cands.clear();
             s.cands.extend(s.search.out.iter().filter(|c| c.id != node));
             if s.cands.is_empty() {

@@ -242,7 +242,13 @@ pub(crate) fn greedy<S: Space, L: Links>(
 }
 
 /// Beam search of width `ef` on `level` from `entry` (algorithm 2). Leaves the best `ef`
-/// nodes in `scratch.out`, nearest first.
+/// nodes that `accept` admits in `scratch.out`, nearest first.
+///
+/// The walk goes through every node, admitted or not; only the results are filtered, as in
+/// hnswlib's `searchBaseLayerST` with an `isIdAllowed` filter. Until `ef` nodes are
+/// admitted the walk does not stop, so a filter that admits few nodes costs up to a scan
+/// of the layer (callers fall back to exact search for those). Unfiltered callers pass
+/// `|_| true`, which compiles away.
 #[allow(clippy::too_many_arguments)] // the algorithm's own inputs; a struct would only rename them
 pub(crate) fn search_layer<S: Space, L: Links>(
     space: &S,
@@ -253,6 +259,7 @@ pub(crate) fn search_layer<S: Space, L: Links>(
     ef: usize,
     level: usize,
     scratch: &mut Scratch,
+    accept: impl Fn(u32) -> bool,
 ) {
     let Scratch { visited, candidates, results, buf, batch, out } = scratch;
     visited.start(n_nodes);
@@ -260,12 +267,14 @@ pub(crate) fn search_layer<S: Space, L: Links>(
     results.clear();
     visited.insert(entry.id);
     candidates.push(Reverse(entry));
-    results.push(entry);
+    if accept(entry.id) {
+        results.push(entry);
+    }
     let ef = ef.max(1);
+    let worst = |results: &BinaryHeap<Cand>| results.peek().map_or(f32::INFINITY, |c| c.dist);
     while let Some(Reverse(c)) = candidates.pop() {
-        let worst = results.peek().expect("results never empty").dist;
         // Stop when the nearest unexpanded candidate is farther than the ef-th result.
-        if c.dist > worst && results.len() >= ef {
+        if c.dist > worst(results) && results.len() >= ef {
             break;
         }
         if let Some(Reverse(next)) = candidates.peek() {
@@ -282,12 +291,14 @@ pub(crate) fn search_layer<S: Space, L: Links>(
         }
         for &n in batch.iter() {
             let d = space.dist(q, n);
-            if results.len() < ef || d < results.peek().expect("non-empty").dist {
+            if results.len() < ef || d < worst(results) {
                 let cand = Cand { dist: d, id: n };
                 candidates.push(Reverse(cand));
-                results.push(cand);
-                if results.len() > ef {
-                    results.pop();
+                if accept(n) {
+                    results.push(cand);
+                    if results.len() > ef {
+                        results.pop();
+                    }
                 }
             }
         }
@@ -297,16 +308,16 @@ pub(crate) fn search_layer<S: Space, L: Links>(
     out.sort_unstable();
 }
 
-/// Full k-NN search in one graph: descent, then a beam of `ef` on layer 0. Results in
-/// `scratch.out`, nearest first (at most `ef`).
-pub(crate) fn search<S: Space>(graph: &Graph, space: &S, q: &S::Query, ef: usize, scratch: &mut Scratch) {
+/// Full k-NN search in one graph: descent, then a beam of `ef` on layer 0. Results, the
+/// nodes `accept` admits, in `scratch.out`, nearest first (at most `ef`).
+pub(crate) fn search<S: Space>(graph: &Graph, space: &S, q: &S::Query, ef: usize, scratch: &mut Scratch, accept: impl Fn(u32) -> bool) {
     scratch.out.clear();
     if graph.len() == 0 {
         return;
     }
     let entry = Cand { dist: space.dist(q, graph.entry), id: graph.entry };
     let start = if graph.max_level > 0 { greedy(space, graph, q, entry, graph.max_level as usize, 1, &mut scratch.buf) } else { entry };
-    search_layer(space, graph, graph.len(), q, start, ef, 0, scratch);
+    search_layer(space, graph, graph.len(), q, start, ef, 0, scratch, accept);
 }
 
 #[cfg(test)]

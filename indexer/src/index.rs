@@ -428,6 +428,11 @@ impl Index {
         self.source_info.dim
     }
 
+    /// The source rows the index holds (every shard's), in shard order.
+    pub fn rows(&self) -> impl Iterator<Item = u32> + '_ {
+        self.shards.iter().flat_map(|s| s.row_ids.iter().copied())
+    }
+
     /// The source file the index reads rows from.
     pub fn source_path(&self) -> &Path {
         self.source.path()
@@ -607,20 +612,28 @@ impl Index {
         Searcher { index: self, scratch: Scratch::default(), qf: Vec::new(), qi: I8Query::default(), hits: Vec::new() }
     }
 
-    /// The `k` rows with the highest inner product with `query`: `(row, score)`, best
-    /// first, ties by row. Allocates scratch; use a [`Searcher`] in loops.
-    pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<(u32, f32)>> {
-        let mut s = self.searcher();
-        s.search(query, k, params).map(|h| h.to_vec())
+    /// The `k` rows with the highest inner product with `query`, best first, ties by row.
+    /// Allocates scratch; use a [`Searcher`] in loops.
+    pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Hit>> {
+        self.searcher().search(query, k, params).map(<[Hit]>::to_vec)
+    }
+
+    /// [`Index::search`] among the rows `filter` admits; see [`Searcher::search_filtered`].
+    pub fn search_filtered(&self, query: &[f32], k: usize, params: &SearchParams, filter: &RowFilter<'_>) -> Result<Vec<Hit>> {
+        self.searcher().search_filtered(query, k, params, Some(filter)).map(<[Hit]>::to_vec)
     }
 
     /// Exact top-`k` by scanning every indexed row (the oracle for recall).
-    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(u32, f32)>> {
+    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
         self.check_query(query)?;
         let rows = source_rows(&self.source)?;
-        let mut all: Vec<(u32, f32)> =
-            self.shards.iter().flat_map(|s| s.row_ids.iter()).map(|&r| (r, rows.dot(self.k, self.dim(), query, r as usize))).collect();
-        all.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut all: Vec<Hit> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.row_ids.iter())
+            .map(|&r| Hit { id: r, score: rows.dot(self.k, self.dim(), query, r as usize) })
+            .collect();
+        all.sort_unstable_by(Hit::order);
         all.truncate(k);
         Ok(all)
     }
@@ -636,18 +649,52 @@ impl Index {
     }
 }
 
+/// One search result: a row of the source file and its inner product with the query.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Hit {
+    /// Row index in the source file.
+    pub id: u32,
+    /// Inner product of the query and the row.
+    pub score: f32,
+}
+
+impl Hit {
+    /// Best first: score descending, then id ascending (a total order).
+    pub fn order(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+        b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
+    }
+}
+
+/// Which source rows a filtered search may return (`true`: eligible).
+pub type RowFilter<'a> = dyn Fn(u32) -> bool + Sync + 'a;
+
+/// A filter that admits at most one row in this many of a shard makes the walk scan most
+/// of the graph before it finds `ef` eligible nodes: the shard's eligible rows are then
+/// scored exactly instead (cheaper, and exact).
+const RARE_FILTER: usize = 20;
+
 /// Per-thread search state over an [`Index`].
 pub struct Searcher<'a> {
     index: &'a Index,
     scratch: Scratch,
     qf: Vec<f32>,
     qi: I8Query,
-    hits: Vec<(u32, f32)>,
+    hits: Vec<Hit>,
 }
 
 impl Searcher<'_> {
     /// See [`Index::search`]. The slice lives until the next call.
-    pub fn search(&mut self, query: &[f32], k: usize, params: &SearchParams) -> Result<&[(u32, f32)]> {
+    pub fn search(&mut self, query: &[f32], k: usize, params: &SearchParams) -> Result<&[Hit]> {
+        self.search_filtered(query, k, params, None)
+    }
+
+    /// The best `k` of the rows `filter` admits (all rows without one): `k` results
+    /// whenever `k` eligible rows are indexed. Each shard is walked with the filter
+    /// applied to its results (not to the walk itself, which goes through every node), or,
+    /// where the filter admits fewer than one row in 20 or fewer than `ef` rows, its
+    /// eligible rows are scored exactly. Costs one pass over the shard's row ids per query
+    /// to count the eligible rows.
+    pub fn search_filtered(&mut self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&RowFilter<'_>>) -> Result<&[Hit]> {
         let index = self.index;
         index.check_query(query)?;
         let rows = source_rows(&index.source)?;
@@ -656,33 +703,44 @@ impl Searcher<'_> {
         let keep = k.saturating_mul(params.rerank.max(1)).min(ef);
         self.hits.clear();
         for shard in &index.shards {
+            let ids = &shard.row_ids;
+            if let Some(f) = filter {
+                let eligible = ids.iter().filter(|&&r| f(r)).count();
+                if eligible.saturating_mul(RARE_FILTER) < ids.len() || eligible <= ef {
+                    for &row in ids.iter().filter(|&&r| f(r)) {
+                        self.hits.push(Hit { id: row, score: rows.dot(index.k, dim, query, row as usize) });
+                    }
+                    continue;
+                }
+            }
+            let accept = |node: u32| filter.is_none_or(|f| f(ids[node as usize]));
             match &shard.copy {
                 Copy::None => {
-                    let space = FullSpace { rows, row_ids: &shard.row_ids, dim, k: index.k };
+                    let space = FullSpace { rows, row_ids: ids, dim, k: index.k };
                     space.prepare(query, &mut self.qf);
-                    graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch);
+                    graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch, accept);
                 }
                 Copy::F16(c) => {
                     let space = F16Space { rows: c.as_slice(), dim, k: index.k };
                     space.prepare(query, &mut self.qf);
-                    graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch);
+                    graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch, accept);
                 }
                 Copy::I8 { codes, scales, dim_scales } => {
                     let space = I8Space::new(codes, scales, dim_scales.as_ref(), dim, index.k);
                     space.prepare(query, &mut self.qi);
-                    graph::search(&shard.graph, &space, &self.qi, ef, &mut self.scratch);
+                    graph::search(&shard.graph, &space, &self.qi, ef, &mut self.scratch, accept);
                 }
             }
             // Rows to re-rank are scattered through the source file: start all the loads first.
             for c in self.scratch.out.iter().take(keep) {
-                rows.prefetch(dim, shard.row_ids[c.id as usize] as usize);
+                rows.prefetch(dim, ids[c.id as usize] as usize);
             }
             for c in self.scratch.out.iter().take(keep) {
-                let row = shard.row_ids[c.id as usize];
-                self.hits.push((row, rows.dot(index.k, dim, query, row as usize)));
+                let row = ids[c.id as usize];
+                self.hits.push(Hit { id: row, score: rows.dot(index.k, dim, query, row as usize) });
             }
         }
-        self.hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.hits.sort_unstable_by(Hit::order);
         self.hits.truncate(k);
         Ok(&self.hits)
     }
@@ -704,9 +762,9 @@ mod tests {
         for q in queries.chunks(index.dim()) {
             let exact = index.search_exact(q, k).unwrap();
             let got = index.search(q, k, sp).unwrap();
-            hit += got.iter().filter(|g| exact.iter().any(|e| e.0 == g.0)).count();
+            hit += got.iter().filter(|g| exact.iter().any(|e| e.id == g.id)).count();
             // Scores are exact inner products and sorted.
-            assert!(got.windows(2).all(|w| w[0].1 >= w[1].1));
+            assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
         }
         hit as f64 / (k * queries.len() / index.dim()) as f64
     }
@@ -744,13 +802,13 @@ mod tests {
         for row in [1usize, 1500, 2998] {
             let q = &rows[row * 32..(row + 1) * 32];
             let hits = index.search(q, 5, &SearchParams { ef: 32, rerank: 2 }).unwrap();
-            assert_eq!(hits[0].0 as usize, row);
+            assert_eq!(hits[0].id as usize, row);
         }
         // Skipped rows are never returned, even for their own vectors.
         for &row in &skip {
             let q = &rows[row * 32..(row + 1) * 32];
             let hits = index.search(q, 10, &SearchParams { ef: 64, rerank: 4 }).unwrap();
-            assert!(hits.iter().all(|h| h.0 as usize != row));
+            assert!(hits.iter().all(|h| h.id as usize != row));
             assert_eq!(hits, index.search_exact(q, 10).unwrap());
         }
         // Merged results match brute force at a wide beam.
@@ -800,7 +858,7 @@ mod tests {
         let index = Index::build(&source, &params(Precision::Int8, 1), &|_, _| {}).unwrap();
         assert_eq!(index.stats().nodes, SPEC.rows - 2);
         let rows = SPEC.rows_f32(3..4, false);
-        assert!(index.search(&rows, 10, &SearchParams::default()).unwrap().iter().all(|h| h.0 != 3 && h.0 != 4));
+        assert!(index.search(&rows, 10, &SearchParams::default()).unwrap().iter().all(|h| h.id != 3 && h.id != 4));
         let progress = std::cell::Cell::new((0, 0));
         Index::build(&source, &params(Precision::Int8, 2), &|d, t| progress.set((d, t))).unwrap();
         assert_eq!(progress.get(), (SPEC.rows - 2, SPEC.rows - 2));
@@ -913,7 +971,7 @@ mod tests {
             assert_eq!((st.nodes, st.nonfinite_rows), (SPEC.rows - 4, 3), "{precision:?}");
             for q in SPEC.rows_f32(0..5, true).chunks(32) {
                 let hits = index.search(q, 10, &SearchParams::default()).unwrap();
-                assert!(hits.iter().all(|h| h.1.is_finite() && bad.iter().all(|b| b.0 != h.0 as usize)), "{precision:?}: {hits:?}");
+                assert!(hits.iter().all(|h| h.score.is_finite() && bad.iter().all(|b| b.0 != h.id as usize)), "{precision:?}: {hits:?}");
             }
             let idir = dir.path().join(precision.name());
             index.save(&idir).unwrap();
@@ -1051,5 +1109,32 @@ mod tests {
         let other = LoadOptions { source_if_moved: Some(b.join("queries.npy")), ..LoadOptions::default() };
         let e = Index::load(&b.join("index"), &other).unwrap_err().to_string();
         assert!(e.contains("does not match its source"), "{e}");
+    }
+
+    #[test]
+    fn filtered_search_returns_k_eligible_rows_whenever_k_exist() {
+        // Search --scene over-fetched 20 x k and kept the matches: often fewer than k.
+        let dir = tempfile::tempdir().unwrap();
+        let files = SPEC.write(dir.path()).unwrap();
+        let index = Index::build(&Source::npy(&files.base), &params(Precision::Int8, 2), &|_, _| {}).unwrap();
+        let sp = SearchParams { ef: 64, rerank: 4 };
+        let queries = SPEC.rows_f32(0..10, true);
+        // Common (1 in 3), rare (1 in 100: exact), and tiny (5 rows) filters.
+        for (modulus, k) in [(3u32, 10usize), (100, 10), (600, 10)] {
+            let filter = |r: u32| r % modulus == 1;
+            let eligible = (0..SPEC.rows as u32).filter(|&r| filter(r)).count();
+            let mut found = 0;
+            for q in queries.chunks(32) {
+                let hits = index.search_filtered(q, k, &sp, &filter).unwrap();
+                assert_eq!(hits.len(), k.min(eligible), "1 in {modulus}");
+                assert!(hits.iter().all(|h| filter(h.id)) && hits.windows(2).all(|w| Hit::order(&w[0], &w[1]).is_lt()));
+                let mut exact: Vec<Hit> = index.search_exact(q, SPEC.rows).unwrap().into_iter().filter(|h| filter(h.id)).collect();
+                exact.truncate(k);
+                found += hits.iter().filter(|h| exact.contains(h)).count();
+            }
+            let recall = found as f64 / (10 * k.min(eligible)) as f64;
+            assert!(recall >= 0.9, "1 in {modulus}: recall {recall}");
+        }
+        assert!(index.search_filtered(&queries[..32], 10, &sp, &|_| false).unwrap().is_empty());
     }
 }

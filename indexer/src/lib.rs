@@ -50,6 +50,6 @@ mod vectors;
 pub use build::Linking;
 pub use error::{Error, Result};
 pub use format::{CURRENT_VERSION, OLDEST_READABLE_VERSION};
-pub use index::{BuildParams, Index, IndexStats, LoadOptions, SearchParams, Searcher, Source, Table, INDEX_FILE};
+pub use index::{BuildParams, Hit, Index, IndexStats, LoadOptions, RowFilter, SearchParams, Searcher, Source, Table, INDEX_FILE};
 pub use synth::{generate, SynthFiles, SynthSpec};
 pub use vectors::Precision;

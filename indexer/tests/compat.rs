@@ -27,11 +27,11 @@ fn opens_and_answers(version: u32) {
     let rows = SPEC.rows_f32(0..SPEC.rows, false);
     for row in [0usize, 7, 399] {
         let hits = index.search(&rows[row * 16..(row + 1) * 16], 5, &SearchParams { ef: 32, rerank: 2 }).unwrap();
-        assert_eq!(hits[0].0 as usize, row, "v{version}");
+        assert_eq!(hits[0].id as usize, row, "v{version}");
     }
     // Row 5 was marked invalid when the fixture was built.
     let hits = index.search(&rows[5 * 16..6 * 16], 5, &SearchParams::default()).unwrap();
-    assert!(hits.iter().all(|h| h.0 != 5), "v{version}");
+    assert!(hits.iter().all(|h| h.id != 5), "v{version}");
 }
 
 #[test]

@@ -12,6 +12,9 @@ pub enum Error {
     /// Reading a file failed (I/O, a bad `.npy` header, a wrong dtype).
     #[error(transparent)]
     Store(#[from] swan_store::Error),
+    /// An index failed to answer (a query it refuses).
+    #[error(transparent)]
+    Index(#[from] swan_indexer::Error),
     /// Arrays whose sizes do not fit together.
     #[error("{}{reason}", at(path))]
     Shape {

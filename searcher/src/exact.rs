@@ -16,21 +16,14 @@ use std::path::{Path, PathBuf};
 
 use half::f16;
 use rayon::prelude::*;
-use serde::Serialize;
 use swan_store::{DType, NpyFile};
 
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::topk::{f32_from_key, f32_key, TopK};
 
-/// One search result: a row of the base file and its inner product with the query.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Hit {
-    /// Row index in the base file.
-    pub id: u32,
-    /// Inner product of the query and the row.
-    pub score: f32,
-}
+/// One search result, the same type the index returns.
+pub use swan_indexer::Hit;
 
 #[derive(Clone, Copy)]
 enum Data<'a> {

@@ -4,6 +4,8 @@
 //!   [`SimMatrix`], as the reference evaluation computes them ([`evaluate`]).
 //! - [`exact`]: brute-force inner-product search ([`search`]) over `f32` or `f16`
 //!   [`Rows`], blocked, multi-threaded, with SIMD kernels chosen once at runtime.
+//! - [`set`]: an embedding set's evaluation ([`evaluate_set`]: invalid images and
+//!   captions left out, corpus order) and how an index answers its queries ([`ann_report`]).
 //!
 //! Both order equal scores by index ascending, so results are reproducible.
 //!
@@ -36,6 +38,7 @@ mod error;
 pub mod exact;
 mod kernels;
 pub mod metrics;
+pub mod set;
 #[cfg(test)]
 mod testutil;
 mod topk;
@@ -43,3 +46,4 @@ mod topk;
 pub use error::{Error, Result};
 pub use exact::{search, Hit, Rows};
 pub use metrics::{evaluate, evaluate_corpus, EvalOptions, Metrics, Recall, SceneRecall, SimMatrix};
+pub use set::{ann_report, evaluate_named, evaluate_set, AnnReport, Selection};

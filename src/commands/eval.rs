@@ -3,122 +3,68 @@
 use std::io::Write;
 
 use anyhow::{bail, Context};
-use swan_searcher::{evaluate, EvalOptions, Metrics, Rows, SimMatrix};
-use swan_store::corpus::scene_from_name;
+use swan_indexer::{Index, LoadOptions};
+use swan_searcher::{ann_report, evaluate_named, evaluate_set, EvalOptions, Metrics, SimMatrix};
+use swan_store::EmbeddingSet;
 
 use crate::cli::EvalArgs;
-use swan_store::EmbeddingSet;
+
+/// Results per query of the ANN report.
+const K: usize = 10;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
     let options = EvalOptions { scene_recall_at: args.scene_recall.clone() };
-    let (metrics, note) = match (&args.sims, &args.embeddings) {
-        (Some(sims), _) => from_sims(sims, args.filenames.as_deref().expect("clap requires it"), &options)?,
-        (None, Some(dir)) => from_embeddings(dir, &args, &options)?,
+    let (metrics, note, ann) = match (&args.sims, &args.embeddings) {
+        (Some(sims), _) => {
+            let filenames = args.filenames.as_deref().expect("clap requires it");
+            let sims_matrix = SimMatrix::open(sims)?;
+            let text = std::fs::read_to_string(filenames).with_context(|| filenames.display().to_string())?;
+            let names: Vec<&str> = text.lines().map(str::trim).collect();
+            let m = evaluate_named(&sims_matrix, &names, filenames, &options)?;
+            (m, format!("{} ({} x {})", sims.display(), sims_matrix.n_images(), sims_matrix.n_captions()), None)
+        }
+        (None, Some(dir)) => {
+            let set = EmbeddingSet::open(dir, args.corpus.as_deref(), args.images.as_deref())?;
+            let (m, sel) = evaluate_set(&set, &options)?;
+            let mut note = format!("{} ({} images x {} captions)", dir.display(), sel.image_rows.len(), sel.caption_rows.len());
+            if sel.excluded_images + sel.excluded_captions > 0 {
+                note += &format!(
+                    "; {} invalid images and {} captions (invalid or of those images) excluded",
+                    sel.excluded_images, sel.excluded_captions
+                );
+            }
+            let ann = match &args.index {
+                Some(index_dir) => {
+                    // If the set moved with its index, its image table is the source (digest-checked).
+                    let image_file = set.images.as_ref().map(|(f, _)| f.path().to_owned());
+                    let index = Index::load(index_dir, &LoadOptions { source_if_moved: image_file, ..LoadOptions::default() })?;
+                    Some((index_dir.clone(), ann_report(&set, &sel, &index, K, &args.walk.params(K))?))
+                }
+                None => None,
+            };
+            (m, note, ann)
+        }
         (None, None) => bail!("give --embeddings DIR or --sims FILE --filenames FILE"),
-    };
-    let ann = match (&args.index, &args.embeddings) {
-        (Some(index), Some(dir)) => Some(super::ann_eval::run(dir, index, &args)?),
-        _ => None,
     };
     if args.json {
         match &ann {
             None => crate::output::json_line(&metrics)?,
-            Some(ann) => crate::output::json_line(&serde_json::json!({ "exact": metrics, "ann": ann }))?,
+            Some((dir, ann)) => {
+                let mut ann = serde_json::to_value(ann)?;
+                ann["index"] = dir.display().to_string().into();
+                crate::output::json_line(&serde_json::json!({ "exact": metrics, "ann": ann }))?
+            }
         }
     } else {
         print_table(&metrics, &note)?;
-        if let Some(a) = &ann {
+        if let Some((dir, a)) = &ann {
             println!(
                 "index {} over {}: {} queries, recall@{} {:.4} vs exact, {:.0} queries/s (1 thread), latency p50 {:.3} ms, p99 {:.3} ms; {} R@1/5/10 {:.2} / {:.2} / {:.2}",
-                a.index, a.table, a.queries, a.k, a.recall_at_k, a.qps, a.latency_ms_p50, a.latency_ms_p99, a.direction, a.r1, a.r5, a.r10
+                dir.display(), a.table, a.queries, a.k, a.recall_at_k, a.qps, a.latency_ms_p50, a.latency_ms_p99, a.direction, a.r1, a.r5, a.r10
             );
         }
     }
     Ok(0)
-}
-
-/// A similarity matrix plus one file name per caption: consecutive captions with the
-/// same name belong to one image (row), as in the precomp test files.
-fn from_sims(path: &std::path::Path, filenames: &std::path::Path, options: &EvalOptions) -> anyhow::Result<(Metrics, String)> {
-    let sims = SimMatrix::open(path)?;
-    let text = std::fs::read_to_string(filenames).with_context(|| filenames.display().to_string())?;
-    let names: Vec<&str> = text.lines().map(str::trim).collect();
-    if names.len() != sims.n_captions() {
-        bail!("{}: {} file names for the {} captions (columns) of {}", filenames.display(), names.len(), sims.n_captions(), path.display());
-    }
-    let mut caption_image = Vec::with_capacity(names.len());
-    let mut scenes: Vec<String> = Vec::new();
-    for (j, name) in names.iter().enumerate() {
-        if j == 0 || names[j - 1] != *name {
-            scenes.push(scene_from_name(name));
-        }
-        caption_image.push(scenes.len() - 1);
-    }
-    if scenes.len() != sims.n_images() {
-        bail!(
-            "{}: the file names form {} runs (images) but {} has {} rows",
-            filenames.display(),
-            scenes.len(),
-            path.display(),
-            sims.n_images()
-        );
-    }
-    let labels: Vec<Option<&str>> = scenes.iter().map(|s| Some(s.as_str())).collect();
-    let m = evaluate(&sims, &caption_image, Some(&labels), options)?;
-    Ok((m, format!("{} ({} x {})", path.display(), sims.n_images(), sims.n_captions())))
-}
-
-fn from_embeddings(dir: &std::path::Path, args: &EvalArgs, options: &EvalOptions) -> anyhow::Result<(Metrics, String)> {
-    let set = EmbeddingSet::open(dir, args.corpus.as_deref(), args.images.as_deref())?;
-    let (Some((img_file, img_table)), Some((cap_file, cap_table))) = (&set.images, &set.captions) else {
-        bail!("{}: evaluation needs both image and caption embeddings", dir.display());
-    };
-    let image_row = img_table.rows_by_item(set.corpus.images.len());
-    let invalid: std::collections::HashSet<usize> = img_table.invalid.iter().copied().collect();
-    // Invalid images (unreadable files) and their captions take no part.
-    let kept_images: Vec<usize> = (0..img_table.rows).filter(|r| !invalid.contains(r)).collect();
-    let mut new_index = vec![usize::MAX; img_table.rows];
-    for (i, &r) in kept_images.iter().enumerate() {
-        new_index[r] = i;
-    }
-    let mut kept_captions = Vec::new();
-    let mut caption_image = Vec::new();
-    for (row, item) in cap_table.item_indices().into_iter().enumerate() {
-        let image_item = set.corpus.captions[item].image;
-        let Some(img_row) = image_row[image_item] else {
-            bail!(
-                "{}: caption row {row} describes image {image_item}, which this set does not hold (merge the shards first)",
-                dir.display()
-            );
-        };
-        if new_index[img_row] != usize::MAX {
-            kept_captions.push(row);
-            caption_image.push(new_index[img_row]);
-        }
-    }
-    let images = Rows::from_npy(img_file)?;
-    let captions = Rows::from_npy(cap_file)?;
-    let full = SimMatrix::from_embeddings(&images, &captions)?;
-    let sims = if kept_images.len() == img_table.rows && kept_captions.len() == cap_table.rows {
-        full
-    } else {
-        let mut data = Vec::with_capacity(kept_images.len() * kept_captions.len());
-        for &r in &kept_images {
-            let row = full.row(r);
-            data.extend(kept_captions.iter().map(|&c| row[c]));
-        }
-        SimMatrix::new(kept_images.len(), kept_captions.len(), data)?
-    };
-    let item_of_row = img_table.item_indices();
-    let labels: Vec<Option<&str>> = kept_images.iter().map(|&r| set.corpus.images[item_of_row[r]].scene.as_deref()).collect();
-    let has_labels = labels.iter().any(Option::is_some);
-    let m = evaluate(&sims, &caption_image, has_labels.then_some(&labels[..]), options)?;
-    let excluded = img_table.rows - kept_images.len();
-    let mut note = format!("{} ({} images x {} captions)", dir.display(), kept_images.len(), kept_captions.len());
-    if excluded > 0 {
-        note += &format!("; {excluded} invalid images and their captions excluded");
-    }
-    Ok((m, note))
 }
 
 fn print_table(m: &Metrics, note: &str) -> anyhow::Result<()> {

@@ -1,7 +1,6 @@
 //! One module per subcommand. Each returns the process exit code: 0 success, 1 nothing
 //! found, 2 error (errors are returned, and printed by `main`).
 
-mod ann_eval;
 mod bench;
 mod checkpoint;
 mod corpus;

@@ -33,7 +33,18 @@ struct Result_ {
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
+    anyhow::ensure!(args.k >= 1, "-k must be at least 1");
     let set = EmbeddingSet::open(&args.embeddings, args.corpus.as_deref(), None)?;
+    if let Some(scene) = &args.scene {
+        let mut scenes: Vec<&str> = set.corpus.images.iter().filter_map(|i| i.scene.as_deref()).collect();
+        scenes.sort_unstable();
+        scenes.dedup();
+        anyhow::ensure!(
+            scenes.contains(&scene.as_str()),
+            "--scene {scene:?}: no image of the corpus has that scene label (labels: {})",
+            if scenes.is_empty() { "none".to_string() } else { scenes.join(", ") }
+        );
+    }
     let parse_target = |t: &str| match t {
         "images" => Ok(Target::Images),
         "captions" => Ok(Target::Captions),
@@ -49,6 +60,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
         Target::Captions => set.captions.as_ref().context("this set has no caption embeddings")?,
     };
     let rows = Rows::from_npy(file)?.with_invalid(&table.invalid)?;
+    anyhow::ensure!(table.invalid.len() < table.rows, "{}: every row is marked invalid: nothing to search", file.path().display());
     let items = table.item_indices();
     let corpus = &set.corpus;
     let image_of = |row: usize| match target {
@@ -57,6 +69,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
     };
     let scene_ok = |row: usize| args.scene.as_deref().is_none_or(|s| corpus.images[image_of(row)].scene.as_deref() == Some(s));
     let filter: &(dyn Fn(usize) -> bool + Sync) = &scene_ok;
+    // The scene filter is applied inside the search, so k results come back whenever k
+    // rows of the scene exist.
     let hits = match &args.index {
         None => search(&rows, &query, args.k, args.scene.is_some().then_some(filter))?.pop().unwrap_or_default(),
         Some(dir) => {
@@ -70,16 +84,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
                 index.source_path().display(),
                 file.path().display()
             );
-            // A scene filter is applied after the walk: over-fetch, then keep k.
-            let fetch = if args.scene.is_some() { args.k.saturating_mul(20) } else { args.k };
-            let params = args.walk.params(fetch);
-            index
-                .search(&query, fetch, &params)?
-                .into_iter()
-                .filter(|&(row, _)| filter(row as usize))
-                .take(args.k)
-                .map(|(id, score)| swan_searcher::Hit { id, score })
-                .collect()
+            let row_filter = |row: u32| scene_ok(row as usize);
+            let mut searcher = index.searcher();
+            searcher.search_filtered(&query, args.k, &args.walk.params(args.k), args.scene.is_some().then_some(&row_filter as _))?.to_vec()
         }
     };
     let by_image = corpus.captions_by_image();
@@ -122,7 +129,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
             )?;
         }
     }
-    Ok(if results.is_empty() { 1 } else { 0 })
+    if results.is_empty() {
+        // Exit 1: the search ran and found nothing (no valid row of the scene, say).
+        eprintln!("swan: no results");
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 /// The query as a normalised vector, and the default target for its kind.

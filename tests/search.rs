@@ -1,0 +1,134 @@
+//! `swan search` and `swan eval --index` over a small hand-made set (no model needed:
+//! queries are rows of the set): scene filters, exit statuses, and the ANN report's queries.
+
+mod common;
+
+use std::path::Path;
+
+use common::{json, ok, swan};
+use swan_store::{CorpusRef, DType, Manifest, Producer, Table};
+
+const DIM: usize = 8;
+
+fn unit(v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// `images` images in folder `set` of `root`: image `i` points along axis `i % DIM` (plus a
+/// little of axis `(i + 1) % DIM`), with scene "rare" for the last five (which point away
+/// from image 0), "common" otherwise; two captions each, near their image.
+fn write_set(root: &Path, images: usize, bad_images: &[usize]) {
+    let mut lines = String::new();
+    let (mut img, mut cap) = (Vec::new(), Vec::new());
+    for i in 0..images {
+        let rare = i >= images - 5;
+        lines += &format!(
+            "{{\"image\": \"{i}.png\", \"captions\": [\"a {i}\", \"b {i}\"], \"scene\": \"{}\"}}\n",
+            if rare { "rare" } else { "common" }
+        );
+        let mut v = vec![0.0f32; DIM];
+        if rare {
+            v[0] = -1.0;
+            v[1 + i % (DIM - 1)] = 0.1;
+        } else {
+            v[i % DIM] = 1.0;
+            v[(i + 1) % DIM] = 0.01 * (i / DIM) as f32;
+        }
+        let v = unit(v);
+        for j in 0..2 {
+            let mut c = v.clone();
+            c[(i + j + 2) % DIM] += 0.3;
+            cap.extend(unit(c));
+        }
+        img.extend(v);
+    }
+    std::fs::write(root.join("corpus.jsonl"), lines).unwrap();
+    let set = root.join("set");
+    std::fs::create_dir_all(&set).unwrap();
+    swan_store::npy::write_f32(&set.join("images.npy"), &[images, DIM], &img).unwrap();
+    swan_store::npy::write_f32(&set.join("captions.npy"), &[2 * images, DIM], &cap).unwrap();
+    let producer =
+        Producer { model: "test".into(), checkpoint_sha256: None, precision: "fp32".into(), text_padding: None, swan_version: "0".into() };
+    let corpus = CorpusRef {
+        path: CorpusRef::path_for(&root.join("corpus.jsonl"), &set),
+        layout: "jsonl".into(),
+        split: None,
+        images,
+        captions: 2 * images,
+    };
+    let mut m = Manifest::new(producer, corpus, true);
+    m.images = Some(Table { invalid: bad_images.to_vec(), ..Table::identity("images.npy", DType::F32, images, DIM) });
+    m.captions = Some(Table::identity("captions.npy", DType::F32, 2 * images, DIM));
+    m.save(&set).unwrap();
+}
+
+fn err(args: &[&str], cwd: &Path, code: i32) -> String {
+    let out = swan(args, cwd);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "swan {args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn bad_search_requests_exit_2_with_a_message_and_empty_results_exit_1_with_one() {
+    // Campaign 17: these exited 1 with no message.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, 40, &[35, 36, 37, 38, 39]);
+    let q = ["search", "--embeddings", "set", "--row", "captions:0", "--target", "images"];
+    let e = err(&[&q[..], &["-k", "0"]].concat(), d, 2);
+    assert!(e.contains("-k must be at least 1"), "{e}");
+    let e = err(&[&q[..], &["--scene", "nosuchscene"]].concat(), d, 2);
+    assert!(e.contains("--scene \"nosuchscene\": no image of the corpus has that scene label (labels: common, rare)"), "{e}");
+    let e = err(&[&q[..], &["--scene", ""]].concat(), d, 2);
+    assert!(e.contains("--scene \"\": no image"), "{e}");
+    // Every image of scene "rare" is invalid: the search ran and found nothing.
+    let e = err(&[&q[..], &["--scene", "rare"]].concat(), d, 1);
+    assert!(e.contains("swan: no results"), "{e}");
+
+    let all_bad: Vec<usize> = (0..40).collect();
+    write_set(d, 40, &all_bad);
+    let e = err(&q, d, 2);
+    assert!(e.contains("images.npy: every row is marked invalid: nothing to search"), "{e}");
+}
+
+#[test]
+fn scene_filtered_index_search_returns_k_results_when_k_exist() {
+    // search --index --scene over-fetched 20 x k nearest rows and kept the scene's: the five
+    // "rare" images point away from the query, so none came back.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, 400, &[]);
+    ok(&["index", "build", "--embeddings", "set", "--out", "idx", "--m", "8", "--ef-construction", "64"], d);
+    for index in [&[][..], &["--index", "idx"][..]] {
+        let args = [
+            &["search", "--embeddings", "set", "--row", "images:0", "--target", "images", "-k", "5", "--scene", "rare", "--json"][..],
+            index,
+        ]
+        .concat();
+        let out = ok(&args, d);
+        let rows: Vec<u64> = out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["row"].as_u64().unwrap()).collect();
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [395, 396, 397, 398, 399], "{index:?}: {out}");
+    }
+}
+
+#[test]
+fn eval_index_asks_the_exact_tables_queries() {
+    // Campaign 14: with invalid images, eval --index also asked their captions (240 vs 225
+    // queries), so its text->image R@K disagreed with the exact table.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, 40, &[3, 17]);
+    ok(&["index", "build", "--embeddings", "set", "--out", "idx", "--m", "8", "--precision", "f32"], d);
+    let v = json(&["eval", "--embeddings", "set", "--index", "idx", "--ef", "200", "--json"], d);
+    let (exact, ann) = (&v["exact"], &v["ann"]);
+    assert_eq!(exact["n_captions"], 76);
+    assert_eq!(ann["queries"], 76);
+    assert_eq!(ann["recall_at_k"], 1.0);
+    for r in ["r1", "r5", "r10"] {
+        assert_eq!(ann[r], exact["t2i"][r], "{r}: {v}");
+    }
+}
