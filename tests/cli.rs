@@ -80,6 +80,33 @@ fn npy_convert_writes_and_reads_back() {
 }
 
 #[test]
+fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
+    // Campaign items 9 and 21: the atomic rename used to replace a device node or FIFO with a
+    // regular file, and a folder as output failed only after converting everything.
+    let dir = tempfile::tempdir().unwrap();
+    let src = repo().join("fixtures/reference/model-seed1/image_embedding_raw.npy");
+    let fifo = dir.path().join("fifo.npy");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::create_dir(dir.path().join("folder.npy")).unwrap();
+    for (out, kind) in [("fifo.npy", "a FIFO"), ("folder.npy", "a folder")] {
+        let res = swan(&["npy", "convert", src.to_str().unwrap(), out, "--dtype", "f16"], dir.path());
+        assert_eq!(res.status.code(), Some(2), "{out}");
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(err.contains(&format!("{out}: is {kind}, not a regular file; refusing to replace it")), "{err}");
+    }
+    let res = swan(&["checkpoint", "hashinit", "--out", "folder.npy"], dir.path());
+    assert_eq!(res.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("is a folder"));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still a FIFO");
+    assert!(dir.path().join("folder.npy").is_dir());
+    // Nothing was converted: no partial or progress file.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["fifo.npy", "folder.npy"]);
+}
+
+#[test]
 fn errors_name_the_file_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.npy"), b"\x93NUMPY\x01\x00").unwrap();

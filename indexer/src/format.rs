@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 use memmap2::Mmap;
+use swan_store::fsutil::AtomicFile;
 
 use crate::checksum::ChecksumWriter;
 use crate::error::{Error, IoContext, Result};
@@ -106,29 +107,18 @@ pub(crate) fn checksum_hex(version: u32, sum: u64) -> String {
 fn write_sealed(
     path: &Path,
     header: &[u8; HEADER_LEN],
-    body: impl FnOnce(&mut ChecksumWriter<BufWriter<File>>) -> std::io::Result<()>,
+    body: impl FnOnce(&mut ChecksumWriter<BufWriter<AtomicFile>>) -> std::io::Result<()>,
 ) -> Result<u64> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let file = File::create(&tmp).at(&tmp)?;
-        let mut w = ChecksumWriter::new(BufWriter::with_capacity(1 << 20, file));
-        w.write_all(header).at(&tmp)?;
-        body(&mut w).at(&tmp)?;
-        let (mut inner, sum) = w.finish();
-        let footer = Footer { checksum: sum as u64, end: *END_MAGIC };
-        inner.write_all(bytemuck::bytes_of(&footer)).at(&tmp)?;
-        let file = inner.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().at(&tmp)?;
-        std::fs::rename(&tmp, path).at(path)?;
-        swan_store::fsutil::sync_parent(path)?;
-        Ok(sum as u64)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let out = AtomicFile::create(path)?;
+    let tmp = out.temp_path().to_owned();
+    let mut w = ChecksumWriter::new(BufWriter::with_capacity(1 << 20, out));
+    w.write_all(header).at(&tmp)?;
+    body(&mut w).at(&tmp)?;
+    let (mut inner, sum) = w.finish();
+    let footer = Footer { checksum: sum as u64, end: *END_MAGIC };
+    inner.write_all(bytemuck::bytes_of(&footer)).at(&tmp)?;
+    inner.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?.commit()?;
+    Ok(sum as u64)
 }
 
 /// Check magic, version (readable, and the one `index.json` gave: `expected`), footer and

@@ -100,6 +100,7 @@ pub(super) fn fill_hashinit(vs: &nn::VarStore, seed: u64) {
 /// included, so it is shaped exactly like a converted reference checkpoint) holding
 /// swan-hashinit v1 values for `seed`.
 pub fn write_hashinit_checkpoint(path: &Path, seed: u64) -> Result<()> {
+    swan_store::fsutil::check_output(path)?;
     let tensors: Vec<(String, Tensor)> = reference_keys()
         .into_iter()
         .map(|k| {
@@ -111,9 +112,15 @@ pub fn write_hashinit_checkpoint(path: &Path, seed: u64) -> Result<()> {
             (k.name, t)
         })
         .collect();
-    // Temporary name then rename: a crash never leaves a truncated checkpoint.
+    // tch writes the file itself, so it writes the temporary file and the store's atomic
+    // writer publishes it (fsync, rename, fsync of the folder): a crash never leaves a
+    // truncated checkpoint, and a folder or device at `path` is refused before any work.
     let tmp = path.with_extension("safetensors.partial");
-    Tensor::write_safetensors(&tensors, &tmp).map_err(|e| EmbedError::Torch(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| EmbedError::Io { path: path.to_owned(), source })?;
-    Ok(())
+    let written = Tensor::write_safetensors(&tensors, &tmp)
+        .map_err(|e| EmbedError::Torch(e.to_string()))
+        .and_then(|()| Ok(swan_store::fsutil::publish(&tmp, path)?));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -53,6 +53,9 @@ pub enum TextError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The file could not be written (see the store's atomic writer).
+    #[error(transparent)]
+    Store(#[from] swan_store::Error),
     /// The file is not valid JSON of the vocabulary shape.
     #[error("{}:{line}:{column}: not a vocabulary JSON file: {message}", path.display())]
     Json {

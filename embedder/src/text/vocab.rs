@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -136,31 +135,10 @@ impl Vocab {
         out
     }
 
-    /// Writes [`Vocab::to_json`] to `path` atomically: a temporary file in the same folder,
-    /// synced, then renamed over `path`.
+    /// Writes [`Vocab::to_json`] to `path` atomically, through the store's one
+    /// atomic writer (temporary file, fsync, rename, fsync of the folder).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |source| TextError::Io { path: path.to_path_buf(), source };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-        let written = (|| {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(self.to_json().as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)?;
-            // Make the rename itself durable (a no-op where directories cannot be opened).
-            if let Ok(d) = fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written.map_err(io)
+        Ok(swan_store::fsutil::write_atomic(path, self.to_json().as_bytes())?)
     }
 
     /// Number of words, `<unk>` included (the largest id).

@@ -25,7 +25,6 @@ pub fn write_f32(path: &std::path::Path, shape: &[usize], values: &[f32]) -> cra
 /// Concatenate the rows of `inputs` (same dtype and row width) into `path`, streaming
 /// from their mappings into a temporary file that is synced and renamed into place.
 pub fn concat_rows(path: &std::path::Path, inputs: &[NpyFile]) -> crate::Result<()> {
-    use crate::error::IoContext;
     use std::io::Write;
     let first = inputs.first().ok_or_else(|| crate::Error::mismatch(path, "nothing to concatenate"))?;
     let (dtype, dim) = (first.dtype(), first.dim());
@@ -33,16 +32,14 @@ pub fn concat_rows(path: &std::path::Path, inputs: &[NpyFile]) -> crate::Result<
         return Err(crate::Error::mismatch(odd.path(), format!("is {:?} {}, expected rows of {dim} {dtype}", odd.shape(), odd.dtype())));
     }
     let rows: usize = inputs.iter().map(NpyFile::rows).sum();
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".partial");
-    let tmp = path.with_file_name(tmp_name);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).at(&tmp)?);
-    out.write_all(&header::encode(dtype, &[rows, dim])).at(&tmp)?;
-    for f in inputs {
-        out.write_all(f.data_bytes()).at(&tmp)?;
-    }
-    let file = out.into_inner().map_err(|e| crate::Error::io(&tmp, e.into_error()))?;
-    file.sync_all().at(&tmp)?;
-    std::fs::rename(&tmp, path).at(path)?;
-    crate::fsutil::sync_parent(path)
+    let mut out = std::io::BufWriter::new(crate::fsutil::AtomicFile::create(path)?);
+    let result = (|| {
+        out.write_all(&header::encode(dtype, &[rows, dim]))?;
+        for f in inputs {
+            out.write_all(f.data_bytes())?;
+        }
+        out.flush()
+    })();
+    result.map_err(|e| crate::Error::io(path, e))?;
+    out.into_inner().map_err(|e| crate::Error::io(path, e.into_error()))?.commit()
 }

@@ -89,10 +89,20 @@ impl NpyWriter {
         if spec.chunk_rows == 0 {
             return Err(Error::mismatch(&final_path, "chunk size must be at least one row"));
         }
+        // Before any work: an output that cannot be replaced fails now, not after the last chunk.
+        fsutil::check_output(&final_path)?;
         let partial_path = sibling(&final_path, ".partial");
         let progress_path = sibling(&final_path, ".progress");
         let header = header::encode(spec.dtype, &[spec.rows, spec.dim]);
-        let total_len = header.len() as u64 + (spec.rows * spec.dim * spec.dtype.size()) as u64;
+        let total_len = spec
+            .rows
+            .checked_mul(spec.dim)
+            .and_then(|n| n.checked_mul(spec.dtype.size()))
+            .and_then(|n| u64::try_from(n).ok())
+            .and_then(|n| n.checked_add(header.len() as u64))
+            .ok_or_else(|| {
+                Error::mismatch(&final_path, format!("{} x {} {} values do not fit in a file", spec.rows, spec.dim, spec.dtype))
+            })?;
 
         let (done, start) = match read_progress(&progress_path, &spec)? {
             Some(done) if file_len(&partial_path) == Some(total_len) => {
@@ -202,13 +212,27 @@ impl NpyWriter {
                 format!("cannot finish: {} of {} chunks not written (first: chunk {first})", missing.len(), self.done.len()),
             ));
         }
-        self.data.sync_all().at(&self.partial_path)?;
         drop(self.data);
-        std::fs::rename(&self.partial_path, &self.final_path).at(&self.final_path)?;
-        fsutil::sync_parent(&self.final_path)?;
+        fsutil::publish(&self.partial_path, &self.final_path)?;
         drop(self.progress);
         std::fs::remove_file(&self.progress_path).at(&self.progress_path)?;
         Ok(self.final_path)
+    }
+}
+
+impl NpyWriter {
+    /// Give up: remove the partial data and the progress log (a job that failed for a
+    /// reason a rerun would meet again, so its full-size files would only take space).
+    pub fn discard(self) -> Result<()> {
+        let NpyWriter { partial_path, progress_path, data, progress, .. } = self;
+        drop((data, progress));
+        for p in [&partial_path, &progress_path] {
+            match std::fs::remove_file(p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(p, e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
