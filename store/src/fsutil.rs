@@ -52,10 +52,9 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 }
 
 /// The temporary sibling `path` is written under: same folder (so the rename is atomic),
-/// a name that shows what it is for, unique per process.
+/// `NAME.tmp.PID`, unique per process (the index recognises its own leftovers by it).
 fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp.{}", std::process::id()));
     path.with_file_name(name)
 }
