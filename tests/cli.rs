@@ -107,6 +107,43 @@ fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
 }
 
 #[test]
+fn an_input_truncated_while_mapped_is_reported_not_a_silent_sigbus() {
+    // Campaign item 5: the input shrinks after it is mapped (a test hook truncates it at
+    // a fixed point), so reading its rows faults; swan must name the file and exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f32> = (0..5000 * 16).map(|i| i as f32).collect();
+    let mut bytes = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (5000, 16), }";
+    bytes.extend_from_slice(format!("{dict:<117}\n").as_bytes());
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.path().join("in.npy"), &bytes).unwrap();
+    let res = std::process::Command::new(env!("CARGO_BIN_EXE_swan"))
+        .args(["npy", "convert", "in.npy", "out.npy"])
+        .env(swan_store::npy::TRUNCATE_INPUT_HOOK, "4096")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("swan: error: in.npy: the file changed under swan while it was being read"), "{err}");
+    assert!(!dir.path().join("out.npy").exists());
+}
+
+#[test]
+fn folders_fifos_and_devices_as_npy_inputs_are_refused() {
+    // Campaign items 4 and 22: a folder said "No such device"; a FIFO hung.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("folder.npy")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.path().join("fifo.npy")).status().unwrap().success());
+    for (input, kind) in [("folder.npy", "a folder"), ("fifo.npy", "a FIFO"), ("/dev/zero", "a device")] {
+        let res = swan(&["npy", "info", input], dir.path());
+        assert_eq!(res.status.code(), Some(2), "{input}");
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(err.contains(&format!("{input}: is {kind}, not a regular file")), "{err}");
+    }
+}
+
+#[test]
 fn errors_name_the_file_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.npy"), b"\x93NUMPY\x01\x00").unwrap();

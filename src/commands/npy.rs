@@ -3,14 +3,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use serde::Serialize;
-use swan_store::{DType, NpyFile, NpyWriter, Start, WriteSpec};
+use swan_store::npy::{ConvertOptions, Converter};
+use swan_store::{DType, NpyFile, Start};
 
 use crate::cli::NpyCommand;
-
-/// Rows per chunk when converting: 4 MiB of f32 at 512 values a row.
-const CONVERT_CHUNK_ROWS: usize = 2048;
 
 pub fn run(cmd: NpyCommand) -> anyhow::Result<i32> {
     match cmd {
@@ -92,43 +89,16 @@ fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
 }
 
 fn convert(input: &Path, output: &Path, dtype: DType, normalize: bool, json: bool) -> anyhow::Result<i32> {
-    let source = NpyFile::open(input)?;
-    if source.shape().len() != 2 {
-        bail!("{}: expected a 2-d array of rows, found shape {:?}", input.display(), source.shape());
-    }
-    let meta = std::fs::metadata(input).with_context(|| input.display().to_string())?;
-    // Progress from an earlier run is reused only for the same input, options and output.
-    let key = format!(
-        "convert {} size={} mtime={:?} normalize={normalize}",
-        input.canonicalize().unwrap_or(input.to_owned()).display(),
-        meta.len(),
-        meta.modified().ok()
-    );
-    let spec = WriteSpec { dtype, rows: source.rows(), dim: source.dim(), chunk_rows: CONVERT_CHUNK_ROWS, key };
-    let mut writer = NpyWriter::create(output, spec.clone())?;
-    match writer.start() {
+    let converter = Converter::open(input, output, ConvertOptions { dtype, normalize })?;
+    let spec = converter.spec().clone();
+    match converter.start() {
         Start::Resumed(n) => {
             crate::output::message(&format!("resuming {}: {n} of {} chunks already written", output.display(), spec.chunk_count()))
         }
         Start::Restarted(why) => crate::output::message(&format!("discarding earlier progress on {}: {why}", output.display())),
         Start::Fresh => {}
     }
-    let mut rows = Vec::new();
-    for chunk in writer.pending() {
-        let range = spec.chunk_rows_range(chunk);
-        rows.resize(range.len() * spec.dim, 0.0);
-        for (i, r) in range.enumerate() {
-            let row = &mut rows[i * spec.dim..(i + 1) * spec.dim];
-            source.row_into_f32(r, row)?;
-            if normalize {
-                // SWAN's l2norm: the epsilon is added to the norm, not under the root.
-                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt() + 1e-8;
-                row.iter_mut().for_each(|v| *v /= norm);
-            }
-        }
-        writer.write_chunk(chunk, &rows)?;
-    }
-    let path = writer.finish()?;
+    let path = converter.run()?;
     if json {
         crate::output::json_line(
             &serde_json::json!({ "output": path, "rows": spec.rows, "dim": spec.dim, "dtype": dtype, "normalized": normalize }),

@@ -33,6 +33,7 @@ pub mod fsutil;
 mod manifest;
 pub mod npy;
 mod set;
+pub mod sigbus;
 
 pub use corpus::{Corpus, CorpusOptions, Layout};
 pub use error::{Error, Result};

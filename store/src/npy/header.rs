@@ -79,6 +79,9 @@ pub fn parse(bytes: &[u8]) -> Result<Header, String> {
     let shape = shape.ok_or("header lacks 'shape'")?;
     let header = Header { dtype, shape, data_offset };
     header.data_len().ok_or("shape overflows the address space")?;
+    // A row's width alone must fit too: a shape like (0, 2^40, 2^40) holds no elements but
+    // its rows would be 2^80 wide.
+    header.shape.iter().skip(1).try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("row width overflows the address space")?;
     Ok(header)
 }
 
@@ -268,7 +271,16 @@ mod tests {
         let fortran = b"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }";
         let big = b"{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }";
         let obj = b"{'descr': '|O', 'fortran_order': False, 'shape': (2, 3), }";
-        for (dict, needle) in [(&fortran[..], "Fortran"), (&big[..], "big-endian"), (&obj[..], "unsupported dtype")] {
+        // No elements, but rows 2^80 values wide: the row width must not wrap.
+        let wide = b"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }";
+        let huge = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2), }";
+        for (dict, needle) in [
+            (&fortran[..], "Fortran"),
+            (&big[..], "big-endian"),
+            (&obj[..], "unsupported dtype"),
+            (&wide[..], "row width overflows"),
+            (&huge[..], "shape overflows"),
+        ] {
             let mut bytes = MAGIC.to_vec();
             bytes.extend_from_slice(&[1, 0]);
             bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());

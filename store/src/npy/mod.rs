@@ -1,10 +1,12 @@
 //! NumPy `.npy` files: header codec, zero-copy reader, resumable writer.
 
+mod convert;
 mod dtype;
 pub(crate) mod header;
 mod read;
 mod write;
 
+pub use convert::{ConvertOptions, Converter, CONVERT_CHUNK_ROWS, TRUNCATE_INPUT_HOOK};
 pub use dtype::DType;
 pub use header::Header;
 pub use read::NpyFile;

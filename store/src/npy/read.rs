@@ -14,6 +14,8 @@ use crate::error::{Error, IoContext, Result};
 /// exactly the bytes the header promises, so later slicing cannot fault.
 pub struct NpyFile {
     path: PathBuf,
+    /// Reports a fault in `map` by this file's name (dropped before the map).
+    _watch: crate::sigbus::Watch,
     map: Mmap,
     header: Header,
 }
@@ -28,16 +30,29 @@ impl NpyFile {
     /// Map `path` and validate its header against its size.
     pub fn open(path: impl AsRef<Path>) -> Result<NpyFile> {
         let path = path.as_ref();
+        // A folder, FIFO or device is refused by name before opening (opening a FIFO
+        // blocks until a writer appears; mapping a folder fails with "No such device").
+        crate::fsutil::check_input(path)?;
         let file = File::open(path).at(path)?;
-        let len = file.metadata().at(path)?.len() as usize;
+        let meta = file.metadata().at(path)?;
+        if !meta.is_file() {
+            return Err(Error::mismatch(path, "is not a regular file (it was replaced while being opened)"));
+        }
+        let len = usize::try_from(meta.len()).map_err(|_| Error::bad_npy(path, "file is larger than the address space"))?;
         if len == 0 {
             return Err(Error::bad_npy(path, "file is empty"));
         }
-        // SAFETY: the map is read-only; swan never truncates a finished file in place
-        // (writers rename a complete temporary file over it), so the pages stay valid.
+        // SAFETY: the map is read-only, and swan never truncates a finished file in place
+        // (writers rename a complete temporary file over it). Another program might: a
+        // read past the new end raises SIGBUS, which the watch below turns into a message
+        // naming this file and exit status 2.
         let map = unsafe { Mmap::map(&file) }.at(path)?;
+        let watch = crate::sigbus::watch(&map, path);
         let header = header::parse(&map).map_err(|reason| Error::bad_npy(path, reason))?;
-        let want = header.data_offset + header.data_len().expect("checked by parse");
+        let want = header
+            .data_len()
+            .and_then(|n| n.checked_add(header.data_offset))
+            .ok_or_else(|| Error::bad_npy(path, format!("shape {:?} {} overflows the address space", header.shape, header.dtype)))?;
         if len < want {
             return Err(Error::bad_npy(
                 path,
@@ -50,7 +65,7 @@ impl NpyFile {
                 format!("{} bytes after the data that header shape {:?} {} accounts for", len - want, header.shape, header.dtype),
             ));
         }
-        Ok(NpyFile { path: path.to_owned(), map, header })
+        Ok(NpyFile { path: path.to_owned(), _watch: watch, map, header })
     }
 
     /// The file this array was read from.
@@ -116,7 +131,8 @@ impl NpyFile {
         if out.len() != dim {
             return Err(Error::mismatch(&self.path, format!("row buffer of {} elements for rows of {dim}", out.len())));
         }
-        let range = self.element_range(row..row + 1)?;
+        let end = row.checked_add(1).ok_or_else(|| Error::mismatch(&self.path, format!("row {row} out of range")))?;
+        let range = self.element_range(row..end)?;
         match self.dtype() {
             DType::F32 => out.copy_from_slice(&self.as_f32()?[range]),
             DType::F16 => {
@@ -146,6 +162,7 @@ impl NpyFile {
                 format!("rows {}..{} out of range (file has {} rows)", rows.start, rows.end, self.rows()),
             ));
         }
+        // rows.end <= rows() and rows() x dim() elements fit (checked at open): no overflow.
         Ok(rows.start * self.dim()..rows.end * self.dim())
     }
 

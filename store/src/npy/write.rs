@@ -186,6 +186,13 @@ impl NpyWriter {
                 use half::slice::HalfFloatSliceExt;
                 let mut halves = vec![half::f16::ZERO; rows.len()];
                 halves.convert_from_f32_slice(rows);
+                // A finite value past f16's range would silently become infinity.
+                if let Some(i) = halves.iter().zip(rows).position(|(h, v)| h.is_infinite() && v.is_finite()) {
+                    return Err(Error::mismatch(
+                        &self.final_path,
+                        format!("row {}: value {} does not fit in f16 (largest is 65504)", range.start + i / self.spec.dim, rows[i]),
+                    ));
+                }
                 self.scratch.clear();
                 self.scratch.extend_from_slice(bytemuck::cast_slice(&halves));
                 &self.scratch
