@@ -231,15 +231,15 @@ fn main() -> Res<()> {
 }
 
 mod thread_local_searchers {
-    //! One `Searcher` per rayon thread, so neither the 1-thread nor the n-thread loop
+    //! One `IndexSearcher` per rayon thread, so neither the 1-thread nor the n-thread loop
     //! allocates per query.
     use std::sync::Mutex;
 
-    use swan_indexer::{Index, SearchParams, Searcher};
+    use swan_indexer::{Index, IndexSearcher, SearchParams};
 
     pub struct Pool<'a> {
         index: &'a Index,
-        slots: Vec<Mutex<Option<Searcher<'a>>>>,
+        slots: Vec<Mutex<Option<IndexSearcher<'a>>>>,
     }
 
     impl<'a> Pool<'a> {

@@ -9,7 +9,8 @@ use hnsw_rs::hnsw::Hnsw;
 
 use crate::distance::{kernels, DotF32};
 use crate::graph::{self, Cand, Graph, Links, Scratch};
-use crate::vectors::{FullSpace, SourceRows, Space};
+use crate::rows::RowData;
+use crate::vectors::{FullSpace, Space};
 
 /// Inner-product distance for hnsw_rs: `max(0, 1 - a.b)`, through the SIMD kernel.
 ///
@@ -149,7 +150,7 @@ pub struct ExtractedGraph<'a> {
 impl ExtractedGraph<'_> {
     /// Top `k` by swan's search with beam `ef`: `(row, inner product)`.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
-        let space = FullSpace { rows: SourceRows::F32(self.rows), row_ids: &self.row_ids, dim: self.dim, k: kernels() };
+        let space = FullSpace { rows: RowData::F32(self.rows), row_ids: &self.row_ids, dim: self.dim, k: kernels() };
         let mut q = Vec::new();
         space.prepare(query, &mut q);
         let mut scratch = Scratch::default();
@@ -161,7 +162,7 @@ impl ExtractedGraph<'_> {
     /// `search_filter` does: one scan of the current node's list per layer, then straight
     /// down, instead of moving greedily until no neighbour is nearer (paper algorithm 5).
     pub fn search_one_pass_descent(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
-        let space = FullSpace { rows: SourceRows::F32(self.rows), row_ids: &self.row_ids, dim: self.dim, k: kernels() };
+        let space = FullSpace { rows: RowData::F32(self.rows), row_ids: &self.row_ids, dim: self.dim, k: kernels() };
         let mut q = Vec::new();
         space.prepare(query, &mut q);
         let g = &self.graph;

@@ -324,13 +324,14 @@ pub(crate) fn search<S: Space>(graph: &Graph, space: &S, q: &S::Query, ef: usize
 mod tests {
     use super::*;
     use crate::build::{build_graph, GraphParams, Linking};
-    use crate::vectors::{FullSpace, SourceRows};
+    use crate::rows::RowData;
+    use crate::vectors::FullSpace;
 
     fn small_graph() -> Graph {
         let (n, dim) = (1500usize, 8usize);
         let rows = crate::SynthSpec { rows: n, queries: 0, dim, centres: 4, noise: 0.9, seed: 5 }.rows_f32(0..n, false);
         let ids: Vec<u32> = (0..n as u32).collect();
-        let space = FullSpace { rows: SourceRows::F32(&rows), row_ids: &ids, dim, k: crate::distance::kernels() };
+        let space = FullSpace { rows: RowData::F32(&rows), row_ids: &ids, dim, k: crate::distance::kernels() };
         let p = GraphParams { m: 4, ef_construction: 32, threads: 2, seed: 1, linking: Linking::Hnswlib };
         build_graph(&space, n, &p, &|_, _| {}, 0, n)
     }

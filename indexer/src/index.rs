@@ -15,7 +15,8 @@ use crate::distance::{kernels, Kernels};
 use crate::error::{Error, IoContext, Result};
 use crate::format;
 use crate::graph::{self, Graph, Scratch};
-use crate::vectors::{Copy, F16Space, FullSpace, I8Query, I8Space, Precision, SourceRows, Space};
+use crate::rows::RowData;
+use crate::vectors::{Copy, F16Space, FullSpace, I8Query, I8Space, Precision, Space};
 
 /// File name of the index manifest inside an index folder.
 pub const INDEX_FILE: &str = "index.json";
@@ -30,7 +31,7 @@ pub struct Source {
 
 /// Which table of an embedding set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Table {
+pub enum SetTable {
     /// `manifest.images`.
     Images,
     /// `manifest.captions`.
@@ -44,11 +45,11 @@ impl Source {
     }
 
     /// A table of an embedding set (`dir/manifest.json`), skipping the rows it marks invalid.
-    pub fn from_manifest(dir: &Path, table: Table) -> Result<Source> {
+    pub fn from_manifest(dir: &Path, table: SetTable) -> Result<Source> {
         let manifest = Manifest::load(dir)?;
         let t = match table {
-            Table::Images => manifest.images.as_ref(),
-            Table::Captions => manifest.captions.as_ref(),
+            SetTable::Images => manifest.images.as_ref(),
+            SetTable::Captions => manifest.captions.as_ref(),
         }
         .ok_or_else(|| Error::Invalid(format!("{}: the embedding set has no {table:?} table", dir.display())))?;
         Manifest::open_table(dir, t)?;
@@ -314,11 +315,10 @@ pub struct IndexStats {
     pub nonfinite_rows: usize,
 }
 
-fn source_rows(file: &NpyFile) -> Result<SourceRows<'_>> {
-    Ok(match file.dtype() {
-        DType::F32 => SourceRows::F32(file.as_f32()?),
-        DType::F16 => SourceRows::F16(file.as_f16()?),
-        other => return Err(Error::Invalid(format!("{}: rows must be f32 or f16, not {other}", file.path().display()))),
+fn source_rows(file: &NpyFile) -> Result<RowData<'_>> {
+    RowData::from_npy(file).map_err(|e| match e {
+        crate::rows::NotRows::Store(e) => Error::Store(e),
+        crate::rows::NotRows::DType(other) => Error::Invalid(format!("{}: rows must be f32 or f16, not {other}", file.path().display())),
     })
 }
 
@@ -608,23 +608,25 @@ impl Index {
     }
 
     /// A searcher with its own scratch buffers (one per thread; no allocation per query).
-    pub fn searcher(&self) -> Searcher<'_> {
-        Searcher { index: self, scratch: Scratch::default(), qf: Vec::new(), qi: I8Query::default(), hits: Vec::new() }
+    pub fn searcher(&self) -> IndexSearcher<'_> {
+        IndexSearcher { index: self, scratch: Scratch::default(), qf: Vec::new(), qi: I8Query::default(), hits: Vec::new() }
     }
 
     /// The `k` rows with the highest inner product with `query`, best first, ties by row.
-    /// Allocates scratch; use a [`Searcher`] in loops.
+    /// Allocates scratch; use a [`IndexSearcher`] in loops.
     pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Hit>> {
         self.searcher().search(query, k, params).map(<[Hit]>::to_vec)
     }
 
-    /// [`Index::search`] among the rows `filter` admits; see [`Searcher::search_filtered`].
+    /// [`Index::search`] among the rows `filter` admits; see [`IndexSearcher::search_filtered`].
     pub fn search_filtered(&self, query: &[f32], k: usize, params: &SearchParams, filter: &RowFilter<'_>) -> Result<Vec<Hit>> {
         self.searcher().search_filtered(query, k, params, Some(filter)).map(<[Hit]>::to_vec)
     }
 
-    /// Exact top-`k` by scanning every indexed row (the oracle for recall).
-    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+    /// Exact top-`k` by scanning every indexed row: the tests' oracle for recall (exact
+    /// search proper is `swan_searcher::search`, over the same kernels).
+    #[cfg(test)]
+    pub(crate) fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
         self.check_query(query)?;
         let rows = source_rows(&self.source)?;
         let mut all: Vec<Hit> = self
@@ -674,7 +676,7 @@ pub type RowFilter<'a> = dyn Fn(u32) -> bool + Sync + 'a;
 const RARE_FILTER: usize = 20;
 
 /// Per-thread search state over an [`Index`].
-pub struct Searcher<'a> {
+pub struct IndexSearcher<'a> {
     index: &'a Index,
     scratch: Scratch,
     qf: Vec<f32>,
@@ -682,7 +684,7 @@ pub struct Searcher<'a> {
     hits: Vec<Hit>,
 }
 
-impl Searcher<'_> {
+impl IndexSearcher<'_> {
     /// See [`Index::search`]. The slice lives until the next call.
     pub fn search(&mut self, query: &[f32], k: usize, params: &SearchParams) -> Result<&[Hit]> {
         self.search_filtered(query, k, params, None)
@@ -823,7 +825,7 @@ mod tests {
         let queries = SPEC.rows_f32(0..SPEC.queries, true);
         for precision in [Precision::Full, Precision::F16, Precision::Int8PerDim] {
             let index =
-                Index::build(&Source::from_manifest(dir.path(), Table::Images).unwrap(), &params(precision, 2), &|_, _| {}).unwrap();
+                Index::build(&Source::from_manifest(dir.path(), SetTable::Images).unwrap(), &params(precision, 2), &|_, _| {}).unwrap();
             let idir = dir.path().join(format!("index-{}", precision.name()));
             index.save(&idir).unwrap();
             let loaded = Index::load(&idir, &LoadOptions::default()).unwrap();
@@ -854,7 +856,7 @@ mod tests {
         let mut m = Manifest::load(dir.path()).unwrap();
         m.images.as_mut().unwrap().invalid = vec![3, 4];
         m.save(dir.path()).unwrap();
-        let source = Source::from_manifest(dir.path(), Table::Images).unwrap();
+        let source = Source::from_manifest(dir.path(), SetTable::Images).unwrap();
         let index = Index::build(&source, &params(Precision::Int8, 1), &|_, _| {}).unwrap();
         assert_eq!(index.stats().nodes, SPEC.rows - 2);
         let rows = SPEC.rows_f32(3..4, false);
@@ -862,7 +864,7 @@ mod tests {
         let progress = std::cell::Cell::new((0, 0));
         Index::build(&source, &params(Precision::Int8, 2), &|d, t| progress.set((d, t))).unwrap();
         assert_eq!(progress.get(), (SPEC.rows - 2, SPEC.rows - 2));
-        assert!(Source::from_manifest(dir.path(), Table::Captions).is_ok());
+        assert!(Source::from_manifest(dir.path(), SetTable::Captions).is_ok());
     }
 
     fn shard_file(dir: &Path, ext: &str) -> PathBuf {

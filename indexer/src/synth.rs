@@ -42,7 +42,7 @@ pub struct SynthFiles {
 
 /// Generate the benchmark archive with 512-d rows into `out_dir` (see [`SynthSpec`]).
 pub fn generate(n: usize, queries: usize, centres: usize, noise: f32, seed: u64, out_dir: &Path) -> Result<SynthFiles> {
-    SynthSpec { rows: n, queries, dim: 512, centres, noise, seed }.write(out_dir)
+    SynthSpec { rows: n, queries, dim: swan_store::EMBED_DIM, centres, noise, seed }.write(out_dir)
 }
 
 /// xoshiro256++ seeded through splitmix64; normals by Box-Muller.

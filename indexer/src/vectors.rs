@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::distance::{prefetch, Kernels};
+use crate::rows::RowData;
 
 /// Precision of the vectors the graph walk reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,48 +69,6 @@ impl<T: bytemuck::Pod> Slab<T> {
     }
 }
 
-/// The full-precision rows of the source file.
-#[derive(Clone, Copy)]
-pub(crate) enum SourceRows<'a> {
-    F32(&'a [f32]),
-    F16(&'a [f16]),
-}
-
-impl SourceRows<'_> {
-    /// Exact inner product of `query` with source row `row`.
-    #[inline]
-    pub(crate) fn dot(&self, k: &Kernels, dim: usize, query: &[f32], row: usize) -> f32 {
-        match self {
-            SourceRows::F32(r) => (k.dot_f32)(query, &r[row * dim..(row + 1) * dim]),
-            SourceRows::F16(r) => (k.dot_f16)(query, &r[row * dim..(row + 1) * dim]),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn prefetch(&self, dim: usize, row: usize) {
-        match self {
-            SourceRows::F32(r) => prefetch(r.as_ptr().wrapping_add(row * dim), dim * 4),
-            SourceRows::F16(r) => prefetch(r.as_ptr().wrapping_add(row * dim), dim * 2),
-        }
-    }
-
-    /// Whether every value of row `row` is finite.
-    pub(crate) fn is_finite(&self, dim: usize, row: usize) -> bool {
-        match self {
-            SourceRows::F32(r) => r[row * dim..(row + 1) * dim].iter().all(|v| v.is_finite()),
-            SourceRows::F16(r) => r[row * dim..(row + 1) * dim].iter().all(|v| v.is_finite()),
-        }
-    }
-
-    pub(crate) fn row_f32(&self, dim: usize, row: usize, out: &mut Vec<f32>) {
-        out.clear();
-        match self {
-            SourceRows::F32(r) => out.extend_from_slice(&r[row * dim..(row + 1) * dim]),
-            SourceRows::F16(r) => out.extend(r[row * dim..(row + 1) * dim].iter().map(|v| v.to_f32())),
-        }
-    }
-}
-
 /// A reduced-precision copy of a shard's vectors, in node order.
 #[derive(Clone)]
 pub(crate) enum Copy {
@@ -135,7 +94,7 @@ impl Copy {
     }
 
     /// Encode the rows `row_ids` of `source` at `precision`, in parallel.
-    pub(crate) fn encode(precision: Precision, source: SourceRows<'_>, dim: usize, row_ids: &[u32]) -> Copy {
+    pub(crate) fn encode(precision: Precision, source: RowData<'_>, dim: usize, row_ids: &[u32]) -> Copy {
         const CHUNK: usize = 1024;
         let row = |r: u32, buf: &mut Vec<f32>| source.row_f32(dim, r as usize, buf);
         match precision {
@@ -217,7 +176,7 @@ pub(crate) trait Space: Sync {
 
 /// Walks the full-precision source rows, `node -> row_ids[node]`.
 pub(crate) struct FullSpace<'a> {
-    pub rows: SourceRows<'a>,
+    pub rows: RowData<'a>,
     pub row_ids: &'a [u32],
     pub dim: usize,
     pub k: &'a Kernels,
@@ -238,11 +197,7 @@ impl Space for FullSpace<'_> {
     }
     #[inline]
     fn prefetch(&self, node: u32) {
-        let row = self.row_ids[node as usize] as usize * self.dim;
-        match self.rows {
-            SourceRows::F32(r) => prefetch(r.as_ptr().wrapping_add(row), self.dim * 4),
-            SourceRows::F16(r) => prefetch(r.as_ptr().wrapping_add(row), self.dim * 2),
-        }
+        self.rows.prefetch(self.dim, self.row_ids[node as usize] as usize);
     }
 }
 
@@ -356,7 +311,7 @@ mod tests {
         let k = crate::distance::kernels();
         let q: Vec<f32> = (0..dim).map(|i| (i as f32 / dim as f32) - 0.5).collect();
         for precision in [Precision::F16, Precision::Int8, Precision::Int8PerDim] {
-            let copy = Copy::encode(precision, SourceRows::F32(&rows), dim, &ids);
+            let copy = Copy::encode(precision, RowData::F32(&rows), dim, &ids);
             assert_eq!(copy.precision(), precision);
             for node in 0..20u32 {
                 let exact: f32 = q.iter().zip(&rows[node as usize * dim..][..dim]).map(|(a, b)| a * b).sum();

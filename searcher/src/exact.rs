@@ -19,24 +19,20 @@ use rayon::prelude::*;
 use swan_store::{DType, NpyFile};
 
 use crate::error::{Error, Result};
-use crate::kernels::Kernels;
 use crate::topk::{f32_from_key, f32_key, TopK};
+use swan_indexer::distance::Kernels;
+use swan_indexer::{NotRows, RowData};
 
 /// One search result, the same type the index returns.
 pub use swan_indexer::Hit;
 
-#[derive(Clone, Copy)]
-enum Data<'a> {
-    F32(&'a [f32]),
-    F16(&'a [f16]),
-}
-
-/// A read-only view of embedding rows to search: `f32` or `f16`, row-major, typically
-/// borrowed zero-copy from a memory-mapped [`NpyFile`], plus the rows to skip (those the
-/// manifest lists as invalid). The dot-product kernels are chosen here, once.
+/// The rows to search: the index's row view ([`RowData`]: `f32` or `f16`, row-major,
+/// typically borrowed zero-copy from a memory-mapped [`NpyFile`]) plus the rows to skip
+/// (those the manifest lists as invalid), scored with the one kernel table the index uses
+/// too, chosen once.
 #[derive(Clone)]
 pub struct Rows<'a> {
-    data: Data<'a>,
+    data: RowData<'a>,
     rows: usize,
     dim: usize,
     invalid: Vec<bool>,
@@ -60,12 +56,12 @@ impl std::fmt::Debug for Rows<'_> {
 impl<'a> Rows<'a> {
     /// Rows of `dim` `f32` values each.
     pub fn f32(data: &'a [f32], dim: usize) -> Result<Rows<'a>> {
-        Rows::new(Data::F32(data), data.len(), dim, None)
+        Rows::new(RowData::F32(data), dim, None)
     }
 
     /// Rows of `dim` `f16` values each.
     pub fn f16(data: &'a [f16], dim: usize) -> Result<Rows<'a>> {
-        Rows::new(Data::F16(data), data.len(), dim, None)
+        Rows::new(RowData::F16(data), dim, None)
     }
 
     /// The rows of a 2-d `f32` or `f16` `.npy` file, without copying.
@@ -74,19 +70,15 @@ impl<'a> Rows<'a> {
         if file.shape().len() != 2 {
             return Err(Error::shape(path, format!("expected a 2-d array of embeddings, found shape {:?}", file.shape())));
         }
-        let data = match file.dtype() {
-            DType::F32 => Data::F32(file.as_f32()?),
-            DType::F16 => Data::F16(file.as_f16()?),
-            other => return Err(Error::shape(path, format!("embeddings must be f32 or f16, found {}", other.name()))),
-        };
-        let len = match data {
-            Data::F32(d) => d.len(),
-            Data::F16(d) => d.len(),
-        };
-        Rows::new(data, len, file.dim(), path)
+        let data = RowData::from_npy(file).map_err(|e| match e {
+            NotRows::Store(e) => Error::Store(e),
+            NotRows::DType(other) => Error::shape(path, format!("embeddings must be f32 or f16, found {}", other.name())),
+        })?;
+        Rows::new(data, file.dim(), path)
     }
 
-    fn new(data: Data<'a>, len: usize, dim: usize, path: Option<&Path>) -> Result<Rows<'a>> {
+    fn new(data: RowData<'a>, dim: usize, path: Option<&Path>) -> Result<Rows<'a>> {
+        let len = data.len();
         if dim == 0 {
             return Err(Error::shape(path, "rows must have at least one value (dim is 0)"));
         }
@@ -97,7 +89,7 @@ impl<'a> Rows<'a> {
         if rows > u32::MAX as usize + 1 {
             return Err(Error::shape(path, format!("{rows} rows is more than the 2^32 that 32-bit ids can name")));
         }
-        Ok(Rows { data, rows, dim, invalid: Vec::new(), path: path.map(Path::to_owned), kernels: Kernels::detect() })
+        Ok(Rows { data, rows, dim, invalid: Vec::new(), path: path.map(Path::to_owned), kernels: *swan_indexer::distance::kernels() })
     }
 
     /// Skip these rows in every search (for example a manifest's `invalid` list).
@@ -139,10 +131,7 @@ impl<'a> Rows<'a> {
 
     /// Element type of the rows.
     pub fn dtype(&self) -> DType {
-        match self.data {
-            Data::F32(_) => DType::F32,
-            Data::F16(_) => DType::F16,
-        }
+        self.data.dtype()
     }
 
     /// Whether `row` exists and is not marked invalid.
@@ -155,7 +144,7 @@ impl<'a> Rows<'a> {
         self.path.as_deref()
     }
 
-    /// Name of the dot-product kernels in use (`"avx2+fma"` or `"scalar"`).
+    /// Name of the dot-product kernels in use (`"avx512+vnni"`, `"avx2+fma"` or `"scalar"`).
     pub fn kernel(&self) -> &'static str {
         self.kernels.name
     }
@@ -165,20 +154,12 @@ impl<'a> Rows<'a> {
     /// # Panics
     /// If `row` is out of range.
     pub fn score(&self, query: &[f32], row: usize) -> f32 {
-        let r = row * self.dim..(row + 1) * self.dim;
-        match self.data {
-            Data::F32(d) => (self.kernels.dot_f32)(query, &d[r]),
-            Data::F16(d) => (self.kernels.dot_f16)(query, &d[r]),
-        }
+        self.data.dot(&self.kernels, self.dim, query, row)
     }
 
     /// Row `row` converted to `f32` into `out` (`dim` values).
     pub(crate) fn row_into_f32(&self, row: usize, out: &mut [f32]) {
-        let r = row * self.dim..(row + 1) * self.dim;
-        match self.data {
-            Data::F32(d) => out.copy_from_slice(&d[r]),
-            Data::F16(d) => out.iter_mut().zip(&d[r]).for_each(|(o, v)| *o = v.to_f32()),
-        }
+        self.data.row_into(self.dim, row, out)
     }
 }
 
@@ -290,8 +271,8 @@ impl Rows<'_> {
     pub(crate) fn score_tiles(&self, queries: &[f32], rows: Range<usize>, mask: Option<&[bool]>, sink: impl FnMut(usize, u32, f32)) {
         let kern = self.kernels;
         match self.data {
-            Data::F32(d) => score_tiles_typed(d, self.dim, kern.dot_f32, kern.dot4_f32, queries, rows, mask, sink),
-            Data::F16(d) => score_tiles_typed(d, self.dim, kern.dot_f16, kern.dot4_f16, queries, rows, mask, sink),
+            RowData::F32(d) => score_tiles_typed(d, self.dim, kern.dot_f32, kern.dot4_f32, queries, rows, mask, sink),
+            RowData::F16(d) => score_tiles_typed(d, self.dim, kern.dot_f16, kern.dot4_f16, queries, rows, mask, sink),
         }
     }
 }

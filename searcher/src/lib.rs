@@ -36,7 +36,6 @@
 
 mod error;
 pub mod exact;
-mod kernels;
 pub mod metrics;
 pub mod set;
 #[cfg(test)]

@@ -12,7 +12,7 @@ use swan_store::{CorpusRef, DType, Manifest, NpyWriter, Producer, Table, WriteSp
 
 use crate::cli::EncodeArgs;
 
-const DIM: usize = 512;
+const DIM: usize = swan_store::EMBED_DIM;
 
 pub fn run(args: EncodeArgs) -> anyhow::Result<i32> {
     let padding: TextPadding = args.text_padding.parse().map_err(anyhow::Error::msg)?;

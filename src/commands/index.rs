@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use swan_indexer::{BuildParams, Index, Precision, Source, Table};
+use swan_indexer::{BuildParams, Index, Precision, SetTable, Source};
 
 use crate::cli::IndexCommand;
 
@@ -15,8 +15,8 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
     let source = match (&embeddings, &npy) {
         (Some(dir), None) => {
             let table = match table.as_str() {
-                "images" => Table::Images,
-                "captions" => Table::Captions,
+                "images" => SetTable::Images,
+                "captions" => SetTable::Captions,
                 t => bail!("--table must be images or captions, not '{t}'"),
             };
             Source::from_manifest(dir, table)?
@@ -73,7 +73,12 @@ pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64,
             &serde_json::json!({ "base": files.base, "queries": files.queries, "manifest": files.manifest, "rows": rows }),
         )?;
     } else {
-        println!("wrote {rows} x 512 rows to {} and {queries} queries to {}", files.base.display(), files.queries.display());
+        println!(
+            "wrote {rows} x {} rows to {} and {queries} queries to {}",
+            swan_store::EMBED_DIM,
+            files.base.display(),
+            files.queries.display()
+        );
     }
     Ok(0)
 }

@@ -35,6 +35,10 @@ pub mod npy;
 mod set;
 pub mod sigbus;
 
+/// Values per embedding row of the SWAN model (images and captions alike). The one
+/// definition: the model, the pipeline, `swan encode` and `swan synth` use this.
+pub const EMBED_DIM: usize = 512;
+
 pub use corpus::{Corpus, CorpusOptions, Layout};
 pub use error::{Error, Result};
 pub use manifest::{CorpusRef, Manifest, Producer, Table, CURRENT_VERSION, MANIFEST_FILE, OLDEST_READABLE_VERSION};

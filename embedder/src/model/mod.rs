@@ -19,7 +19,7 @@ pub use text::{TextIntermediates, EMBED_ROWS};
 use crate::error::{EmbedError, Result};
 
 /// Embedding size of both branches.
-pub const EMBED_DIM: i64 = 512;
+pub const EMBED_DIM: i64 = swan_store::EMBED_DIM as i64;
 /// Side of the square input images.
 pub const IMAGE_SIZE: i64 = 256;
 

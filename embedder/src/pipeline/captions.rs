@@ -11,7 +11,7 @@ use super::{secs, EmbedJob, StageTimes, TableReport};
 use crate::error::{EmbedError, Result};
 use crate::text::Vocab;
 
-const DIM: usize = 512;
+const DIM: usize = swan_store::EMBED_DIM;
 
 pub(super) fn run(job: &EmbedJob, vocab: &Vocab, rows: Range<usize>, log: &mut ErrorLog, times: &mut StageTimes) -> Result<TableReport> {
     let started = Instant::now();

@@ -14,7 +14,7 @@ use super::{secs, EmbedJob, StageTimes, TableReport};
 use crate::error::{EmbedError, Result};
 use crate::image::{self, INPUT_SIZE};
 
-const DIM: usize = 512;
+const DIM: usize = swan_store::EMBED_DIM;
 /// Bytes of one model input image (`256 x 256 x 3`).
 pub const PIXELS: usize = INPUT_SIZE * INPUT_SIZE * 3;
 

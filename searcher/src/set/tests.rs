@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use swan_indexer::{BuildParams, Index, Precision, SearchParams, Source, Table as IndexTable};
+use swan_indexer::{BuildParams, Index, Precision, SearchParams, SetTable, Source};
 use swan_store::{CorpusRef, DType, EmbeddingSet, Manifest, Producer, Table};
 
 use super::*;
@@ -107,7 +107,7 @@ fn invalid_images_their_captions_and_invalid_captions_take_no_part() {
     assert!([0, 10, 6, 7, 8].iter().all(|c| !kept.contains(c)));
 }
 
-fn index_over(set_dir: &Path, table: IndexTable, precision: Precision) -> Index {
+fn index_over(set_dir: &Path, table: SetTable, precision: Precision) -> Index {
     let params = BuildParams { m: 4, ef_construction: 32, precision, threads: 1, ..BuildParams::default() };
     let idx = Index::build(&Source::from_manifest(set_dir, table).unwrap(), &params, &|_, _| {}).unwrap();
     idx.save(&set_dir.join("index")).unwrap();
@@ -123,7 +123,7 @@ fn ann_queries_are_the_exact_tables_queries() {
     let set = open(&dir);
     let (m, sel) = evaluate_set(&set, &EvalOptions::default()).unwrap();
     let wide = SearchParams { ef: 64, rerank: 8 };
-    let index = index_over(&dir, IndexTable::Images, Precision::Full);
+    let index = index_over(&dir, SetTable::Images, Precision::Full);
     let r = ann_report(&set, &sel, &index, 10, &wide).unwrap();
     assert_eq!((r.direction, r.queries), ("text->image", IMAGES * PER_IMAGE - 6 - 1));
     assert_eq!(r.recall_at_k, 1.0);
@@ -131,7 +131,7 @@ fn ann_queries_are_the_exact_tables_queries() {
 
     // Over captions: the images are the queries, and the captions of invalid images
     // (which the index holds: only captions.invalid is skipped at build) never answer.
-    let index = index_over(&dir, IndexTable::Captions, Precision::Full);
+    let index = index_over(&dir, SetTable::Captions, Precision::Full);
     let r = ann_report(&set, &sel, &index, 10, &wide).unwrap();
     assert_eq!((r.direction, r.queries, r.recall_at_k), ("image->text", IMAGES - 2, 1.0));
     assert_eq!((r.r1, r.r5, r.r10), (m.i2t.r1, m.i2t.r5, m.i2t.r10));
@@ -146,7 +146,7 @@ fn no_queries_is_an_error_not_a_panic() {
     let mut sel = Selection::new(&set).unwrap();
     sel.caption_rows.clear();
     sel.caption_image.clear();
-    let index = index_over(&dir, IndexTable::Images, Precision::Int8);
+    let index = index_over(&dir, SetTable::Images, Precision::Int8);
     let e = ann_report(&set, &sel, &index, 10, &SearchParams::default()).unwrap_err().to_string();
     assert!(e.contains("no valid queries"), "{e}");
 }

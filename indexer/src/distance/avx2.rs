@@ -1,5 +1,7 @@
 //! AVX2 + FMA (+ F16C for half-precision rows) kernels.
 //!
+//! Only reachable through [`super::available`], which checks avx2, fma and f16c first.
+//!
 //! Every kernel sums in the same order: accumulator `k` (of four, eight lanes each) takes
 //! elements `32 c + 8 k .. 32 c + 8 k + 8` for each full block `c` in turn, then the
 //! remaining whole 8-lane chunks go to accumulator 0, the four are added as
@@ -13,28 +15,26 @@ use half::f16;
 
 use super::Kernels;
 
-/// The AVX2 kernels, if this CPU has AVX2, FMA and F16C.
-pub(super) fn kernels() -> Option<Kernels> {
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
-        Some(Kernels { name: "avx2+fma", dot_f32, dot_f16, dot4_f32, dot4_f16 })
-    } else {
-        None
-    }
-}
+/// The AVX2 table; [`super::available`] hands it out only where the CPU has AVX2, FMA and F16C.
+pub(super) const KERNELS: Kernels = Kernels { dot_f32, dot_f16, dot4_f32, dot4_f16, dot_i8, name: "avx2+fma" };
 
-// SAFETY (the four wrappers): they are private and only handed out by `kernels()`, after
-// the CPU features the `unsafe` kernels need have been detected.
+// SAFETY (the wrappers): they are private and only handed out in `KERNELS`, after the CPU
+// features the `unsafe` kernels need have been detected. The AVX-512 table reuses
+// `dot_f16` and `dot4_f16` (AVX-512 CPUs have AVX2, FMA and F16C).
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     unsafe { dot_f32_avx2(a, b) }
 }
-fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
+pub(super) fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
     unsafe { dot_f16_avx2(a, b) }
 }
 fn dot4_f32(q: &[&[f32]; 4], r: &[f32]) -> [f32; 4] {
     unsafe { dot4_f32_avx2(q, r) }
 }
-fn dot4_f16(q: &[&[f32]; 4], r: &[f16]) -> [f32; 4] {
+pub(super) fn dot4_f16(q: &[&[f32]; 4], r: &[f16]) -> [f32; 4] {
     unsafe { dot4_f16_avx2(q, r) }
+}
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    unsafe { dot_i8_impl(a, b) }
 }
 
 #[inline]
@@ -145,3 +145,47 @@ macro_rules! dot_kernels {
 
 dot_kernels!(dot_f32_avx2, dot4_f32_avx2, f32, load_f32, |x: f32| x);
 dot_kernels!(dot_f16_avx2, dot4_f16_avx2, f16, load_f16, |x: f16| x.to_f32());
+
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_impl(a: &[i8], b: &[i8]) -> i32 {
+    // |a| (as u8) times b with a's sign, 32 bytes at a time: `maddubs` multiplies u8 by
+    // i8 and adds pairs into i16 (at most 2 * 127 * 127, no saturation for codes in
+    // -127..=127), `madd` by ones widens the pairs into i32.
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut i = 0;
+    while i + 128 <= n {
+        for (l, acc) in acc.iter_mut().enumerate() {
+            let x = _mm256_loadu_si256(pa.add(i + 32 * l) as *const __m256i);
+            let y = _mm256_loadu_si256(pb.add(i + 32 * l) as *const __m256i);
+            let p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+            *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(p, ones));
+        }
+        i += 128;
+    }
+    while i + 32 <= n {
+        let x = _mm256_loadu_si256(pa.add(i) as *const __m256i);
+        let y = _mm256_loadu_si256(pb.add(i) as *const __m256i);
+        let p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p, ones));
+        i += 32;
+    }
+    let sum = _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
+    let mut s = hsum_epi32(sum);
+    while i < n {
+        s += *pa.add(i) as i32 * *pb.add(i) as i32;
+        i += 1;
+    }
+    s
+}
