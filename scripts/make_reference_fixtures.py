@@ -1,4 +1,4 @@
-"""Copy what the parity tests need from shared/reference/model-seed1 into fixtures/.
+"""Copy what the parity tests need from shared/reference/model-seed1 and train-seed1 into fixtures/.
 
 Small arrays are copied whole. Large intermediates (image feature maps, GRU and GA
 outputs: ~11 MB together) are stored as 4,096 values at fixed, spread-out flat indices
@@ -37,4 +37,13 @@ for name in sorted(os.listdir(src)):
     stem = name[: -len(".npy")]
     np.save(os.path.join(dst, stem + ".index.npy"), index.astype("<i8"))
     np.save(os.path.join(dst, stem + ".sample.npy"), a[index].astype("<f4"))
+print("wrote", dst)
+
+# train-seed1: everything but the inputs (regenerated from the hash) is small; copy it whole.
+src = os.path.join(shared, "reference", "train-seed1")
+dst = os.path.join(root, "fixtures", "reference", "train-seed1")
+os.makedirs(dst, exist_ok=True)
+for name in sorted(os.listdir(src)):
+    if not name.startswith("train_input_"):
+        shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
 print("wrote", dst)

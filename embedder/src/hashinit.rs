@@ -51,13 +51,24 @@ pub fn param_value(name: &str, shape: &[i64], seed: u64) -> Vec<f32> {
 
 /// The reference test images: `2 * uniform("input.image")`, shape `count x 3 x 256 x 256`.
 pub fn input_images(count: usize, seed: u64) -> Vec<f32> {
-    uniform("input.image", seed, count * 3 * 256 * 256).into_iter().map(|u| 2.0 * u).collect()
+    images_named("input.image", count, seed)
 }
 
 /// The reference test token ids: `min(1 + floor((u + 1) * 0.5 * 8589), 8589)` in f64,
 /// `rows x cols`, zeroed past each row's length.
 pub fn input_token_ids(lengths: &[usize], cols: usize, seed: u64) -> Vec<i64> {
-    let u = uniform("input.tokens", seed, lengths.len() * cols);
+    token_ids_named("input.tokens", lengths, cols, seed)
+}
+
+/// Images `2 * uniform(name)`, `count x 3 x 256 x 256` (`train.image` for train-seed1).
+pub fn images_named(name: &str, count: usize, seed: u64) -> Vec<f32> {
+    uniform(name, seed, count * 3 * 256 * 256).into_iter().map(|u| 2.0 * u).collect()
+}
+
+/// Token ids by the rule of [`input_token_ids`] from the stream `name` (`train.tokens`
+/// for train-seed1).
+pub fn token_ids_named(name: &str, lengths: &[usize], cols: usize, seed: u64) -> Vec<i64> {
+    let u = uniform(name, seed, lengths.len() * cols);
     let mut ids: Vec<i64> = u.iter().map(|&u| ((1.0 + ((u as f64 + 1.0) * 0.5 * 8589.0).floor()) as i64).min(8589)).collect();
     for (row, &len) in lengths.iter().enumerate() {
         ids[row * cols + len..(row + 1) * cols].iter_mut().for_each(|v| *v = 0);

@@ -5,6 +5,7 @@
 //! - [`hashinit`]: swan-hashinit v1 weights and inputs, for parity tests and demos.
 //! - [`image`]: decoding and Pillow-exact preprocessing.
 //! - [`pipeline`]: whole corpora to embedding files, resumably (`swan embed`).
+//! - [`train`]: training (`swan train`): loss, optimizer, data, resumable runs.
 //! - [`text`]: the caption tokenizer (NLTK 3.9.4 `word_tokenize` behaviour) and vocabularies.
 //! - [`Encoder`]: batches of images and captions to normalised vectors, with the
 //!   [`Precision`], device and [`TextPadding`] choices applied.
@@ -30,6 +31,7 @@ pub mod pipeline;
 pub mod precision;
 pub mod runtime;
 pub mod text;
+pub mod train;
 
 pub use encoder::{Encoder, EncoderConfig, IMAGE_FLOATS};
 pub use error::{EmbedError, Result};

@@ -30,11 +30,93 @@ pub fn reference_keys() -> Vec<ReferenceKey> {
 }
 
 /// Keys a reference checkpoint has that SWAN's forward pass never reads.
-fn is_unused(name: &str) -> bool {
+pub fn is_unused(name: &str) -> bool {
     name.ends_with(".num_batches_tracked")
         || name.starts_with("tcge.conv1d_block_")            // dead branch, see text.rs
         || name.starts_with("text_encoder.projection.")
         || name.starts_with("image_encoder.resnet.fc.") // AID classifier head
+}
+
+/// Parameters the reference's optimizer trains but whose gradient is always zero because
+/// they never reach the loss: `text_encoder.projection` (never called) and the TCGE conv
+/// blocks (their output sits after position `T - 1` and is never gathered; see text.rs).
+/// This model does not build them, so they keep the values they were loaded with, which
+/// is what one reference Adam step does to them (`shared/reference/train-seed1`).
+pub fn is_dead_parameter(name: &str) -> bool {
+    let dead_module = name.starts_with("text_encoder.projection.") || name.starts_with("tcge.conv1d_block_");
+    dead_module && (name.ends_with(".weight") || name.ends_with(".bias"))
+}
+
+/// Read the entries of a checkpoint the model does not hold ([`is_unused`]) so that a
+/// checkpoint written after training carries them unchanged.
+pub fn read_unused(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| EmbedError::Checkpoint { path: path.to_owned(), problems: vec![format!("not a readable safetensors file: {e}")] })?;
+    Ok(tensors.into_iter().filter(|(k, _)| is_unused(k)).collect())
+}
+
+/// The unused entries with their swan-hashinit v1 values for `seed`.
+pub fn hashinit_unused(seed: u64) -> Vec<(String, Tensor)> {
+    reference_keys().into_iter().filter(|k| is_unused(&k.name)).map(|k| (k.name.clone(), hashinit_tensor(&k, seed))).collect()
+}
+
+fn hashinit_tensor(k: &ReferenceKey, seed: u64) -> Tensor {
+    if k.dtype == "int64" {
+        Tensor::zeros(k.shape.as_slice(), (Kind::Int64, tch::Device::Cpu))
+    } else {
+        Tensor::from_slice(&hashinit::param_value(&k.name, &k.shape, seed)).view(k.shape.as_slice())
+    }
+}
+
+/// A safetensors view over bytes copied out of a tensor (tch's own view type is private).
+struct OwnedView {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl safetensors::View for OwnedView {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Serialise named tensors (any device; `f32`, `i64` or `u8`) to safetensors bytes. The
+/// layout depends only on names, kinds and values, so equal weights give equal bytes.
+pub fn to_safetensors_bytes(tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
+    let mut views = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let t = t.to_device(tch::Device::Cpu).contiguous();
+        let dtype = match t.kind() {
+            Kind::Float => safetensors::Dtype::F32,
+            Kind::Int64 => safetensors::Dtype::I64,
+            Kind::Uint8 => safetensors::Dtype::U8,
+            k => return Err(EmbedError::Torch(format!("{name}: cannot save {k:?} tensors"))),
+        };
+        let mut bytes = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, t.numel())?;
+        views.push((name.clone(), OwnedView { dtype, shape: t.size().iter().map(|&d| d as usize).collect(), bytes }));
+    }
+    safetensors::tensor::serialize(views, &metadata).map_err(|e| EmbedError::Torch(format!("safetensors: {e:?}")))
+}
+
+/// Write a swan checkpoint: every variable of `vs` plus the `carried` unused entries, all
+/// under reference key names, atomically (a crash leaves the old file or the new one).
+pub fn write_checkpoint(path: &Path, vs: &nn::VarStore, carried: &[(String, Tensor)]) -> Result<()> {
+    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (k, v.detach())).collect();
+    let held: std::collections::HashSet<String> = tensors.iter().map(|(k, _)| k.clone()).collect();
+    tensors.extend(carried.iter().filter(|(k, _)| !held.contains(k)).map(|(k, v)| (k.clone(), v.shallow_clone())));
+    let bytes = to_safetensors_bytes(&tensors, None)?;
+    Ok(swan_store::fsutil::write_atomic(path, &bytes)?)
 }
 
 /// What a load found, for manifests and logs.
@@ -101,17 +183,7 @@ pub(super) fn fill_hashinit(vs: &nn::VarStore, seed: u64) {
 /// swan-hashinit v1 values for `seed`.
 pub fn write_hashinit_checkpoint(path: &Path, seed: u64) -> Result<()> {
     swan_store::fsutil::check_output(path)?;
-    let tensors: Vec<(String, Tensor)> = reference_keys()
-        .into_iter()
-        .map(|k| {
-            let t = if k.dtype == "int64" {
-                Tensor::zeros(k.shape.as_slice(), (Kind::Int64, tch::Device::Cpu))
-            } else {
-                Tensor::from_slice(&hashinit::param_value(&k.name, &k.shape, seed)).view(k.shape.as_slice())
-            };
-            (k.name, t)
-        })
-        .collect();
+    let tensors: Vec<(String, Tensor)> = reference_keys().into_iter().map(|k| (k.name.clone(), hashinit_tensor(&k, seed))).collect();
     // tch writes the file itself, so it writes the temporary file and the store's atomic
     // writer publishes it (fsync, rename, fsync of the folder): a crash never leaves a
     // truncated checkpoint, and a folder or device at `path` is refused before any work.

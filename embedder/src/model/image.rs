@@ -3,7 +3,12 @@
 use tch::nn;
 use tch::{Kind, Tensor};
 
-use super::layers::{linear, ConvBn, Mlp};
+use super::layers::{linear, ConvBn, Fc, Mlp, Mode};
+
+/// Training dropout of VMSF's channel-filter MLP.
+const VMSF_DROPOUT: f64 = 0.2;
+/// Training dropout in SFGS: its FC, the attention map, inside the FFN and after each WSA sublayer.
+const SFGS_DROPOUT: f64 = 0.1;
 use super::resnet::ResNet50;
 
 /// VMSF: multi-scale fusion of layers 2-4 into the global embedding `vg`.
@@ -24,17 +29,17 @@ impl Vmsf {
             conv_1024: c("conv_1024", 1024, 512),
             conv_2048: c("conv_2048", 2048, 1024),
             channel_att: ConvBn::new(&p / "channel_att", 2048, 512, 1, 1, 0),
-            channel_filter: Mlp::new(&p / "channel_filter", 512, 1024, 512),
+            channel_filter: Mlp::new(&p / "channel_filter", 512, 1024, 512, VMSF_DROPOUT),
         }
     }
 
-    fn forward(&self, d1: &Tensor, d2: &Tensor, d3: &Tensor) -> Tensor {
+    fn forward(&self, d1: &Tensor, d2: &Tensor, d3: &Tensor, mode: Mode) -> Tensor {
         // Nearest downsampling by 0.5 keeps the even rows and columns.
         let a = d1.apply(&self.conv_512).slice(2, 0, None, 2).slice(3, 0, None, 2);
         let b = d2.apply(&self.conv_1024);
         let c = d3.apply(&self.conv_2048).upsample_nearest2d([16, 16], Some(2.0), Some(2.0));
-        let m = self.channel_att.forward_relu(&Tensor::cat(&[a, b, c], 1));
-        self.channel_filter.forward(&m.mean_dim([2i64, 3].as_slice(), false, None::<Kind>))
+        let m = self.channel_att.forward_relu(&Tensor::cat(&[a, b, c], 1), mode);
+        self.channel_filter.forward(&m.mean_dim([2i64, 3].as_slice(), false, None::<Kind>), mode)
     }
 }
 
@@ -60,7 +65,7 @@ impl MhAtt {
         }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let b = x.size()[0];
         let heads = |t: Tensor| t.view([b, -1, HEADS, HEAD_DIM]).transpose(1, 2);
         let v = heads(x.apply(&self.linear_v));
@@ -69,7 +74,7 @@ impl MhAtt {
         // The reference calls att(v, k, q) on a function declared att(k, q, v), so it
         // computes softmax(K V^T / sqrt(d)) Q, not textbook attention. Reproduced on purpose.
         let scores = k.matmul(&v.transpose(-2, -1)) / (HEAD_DIM as f64).sqrt();
-        let att = scores.softmax(-1, None::<Kind>).matmul(&q);
+        let att = mode.dropout(&scores.softmax(-1, None::<Kind>), SFGS_DROPOUT).matmul(&q);
         att.transpose(1, 2).contiguous().view([b, -1, HEADS * HEAD_DIM]).apply(&self.linear_merge)
     }
 }
@@ -98,10 +103,11 @@ impl Wsa {
         }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let x = (x + self.mhatt.forward(x)).apply(&self.norm1);
-        let ffn = x.apply(&self.ffn_0).gelu("none").apply(&self.ffn_3);
-        let x = (&x + ffn).apply(&self.norm2);
+    fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        let x = (x + mode.dropout(&self.mhatt.forward(x, mode), SFGS_DROPOUT)).apply(&self.norm1);
+        // ffn.net = [Linear, GELU, Dropout, Linear]: the keys skip index 2, the dropout.
+        let ffn = mode.dropout(&x.apply(&self.ffn_0).gelu("none"), SFGS_DROPOUT).apply(&self.ffn_3);
+        let x = (&x + mode.dropout(&ffn, SFGS_DROPOUT)).apply(&self.norm2);
         // fmp_weight^T (1 x 512 x 128) @ x (B x 128 x 512) -> B x 512 x 512, then mean over axis 1.
         self.fmp_weight.transpose(1, 2).matmul(&x).mean_dim([1i64].as_slice(), false, None::<Kind>)
     }
@@ -113,7 +119,7 @@ pub struct Sfgs {
     conv2d_block_11: ConvBn,
     conv2d_block_33: ConvBn,
     conv2d_block_55: ConvBn,
-    fc: super::layers::Fc,
+    fc: Fc,
     wsa: Wsa,
 }
 
@@ -124,17 +130,17 @@ impl Sfgs {
             conv2d_block_11: ConvBn::new(&p / "conv2d_block_11", 32, 32, 1, 1, 0),
             conv2d_block_33: ConvBn::new(&p / "conv2d_block_33", 32, 32, 3, 3, 0),
             conv2d_block_55: ConvBn::new(&p / "conv2d_block_55", 32, 64, 5, 5, 0),
-            fc: super::layers::Fc::new(&p / "fc", 256, 512),
+            fc: Fc::new(&p / "fc", 256, 512, SFGS_DROPOUT),
             wsa: Wsa::new(&p / "wsa"),
         }
     }
 
     /// `s` (`B x 32 x 64 x 64`) -> `vl` (`B x 512`).
-    pub fn forward(&self, s: &Tensor) -> Tensor {
+    pub fn forward(&self, s: &Tensor, mode: Mode) -> Tensor {
         let b = s.size()[0];
-        let block = |m: &ConvBn| m.forward_relu(s).adaptive_avg_pool2d([16, 16]).view([b, -1, 256]);
+        let block = |m: &ConvBn| m.forward_relu(s, mode).adaptive_avg_pool2d([16, 16]).view([b, -1, 256]);
         let v = Tensor::cat(&[block(&self.conv2d_block_11), block(&self.conv2d_block_33), block(&self.conv2d_block_55)], 1);
-        self.wsa.forward(&self.fc.forward(&v))
+        self.wsa.forward(&self.fc.forward(&v, mode), mode)
     }
 }
 
@@ -207,17 +213,17 @@ impl ImageBranch {
     }
 
     /// All intermediates for normalised images `B x 3 x 256 x 256`.
-    pub fn forward_intermediates(&self, images: &Tensor) -> ImageIntermediates {
-        let f = self.encoder.resnet.forward(images);
-        let shallow = self.encoder.conv_filter.forward_relu(&f.stem);
-        let vmsf = self.encoder.vmsf.forward(&f.layer2, &f.layer3, &f.layer4);
-        let sfgs = self.sfgs.forward(&shallow);
+    pub fn forward_intermediates(&self, images: &Tensor, mode: Mode) -> ImageIntermediates {
+        let f = self.encoder.resnet.forward(images, mode);
+        let shallow = self.encoder.conv_filter.forward_relu(&f.stem, mode);
+        let vmsf = self.encoder.vmsf.forward(&f.layer2, &f.layer3, &f.layer4, mode);
+        let sfgs = self.sfgs.forward(&shallow, mode);
         let raw = Tensor::cat(&[&sfgs, &vmsf], 1).apply(&self.agg.fc_1).relu().apply(&self.agg.fc_2);
         ImageIntermediates { stem: f.stem, layer2: f.layer2, layer3: f.layer3, layer4: f.layer4, shallow, vmsf, sfgs, raw }
     }
 
     /// Aggregated (not normalised) embeddings `B x 512`.
-    pub fn forward_raw(&self, images: &Tensor) -> Tensor {
-        self.forward_intermediates(images).raw
+    pub fn forward_raw(&self, images: &Tensor, mode: Mode) -> Tensor {
+        self.forward_intermediates(images, mode).raw
     }
 }

@@ -1,5 +1,6 @@
 //! The SWAN model: one struct per reference module, variables named like the reference
-//! state-dict keys so that checkpoints load by name. Eval mode only.
+//! state-dict keys so that checkpoints load by name. Every forward pass takes a [`Mode`]:
+//! eval (what embedding uses) or training (batch statistics, optional dropout).
 
 mod checkpoint;
 mod image;
@@ -11,9 +12,12 @@ use std::path::Path;
 
 use tch::{nn, Device, Kind, Tensor};
 
-pub use checkpoint::{reference_keys, write_hashinit_checkpoint, CheckpointInfo, ReferenceKey};
+pub use checkpoint::{
+    hashinit_unused, is_dead_parameter, is_unused, read_unused, reference_keys, to_safetensors_bytes, write_hashinit_checkpoint,
+    CheckpointInfo, ReferenceKey,
+};
 pub use image::ImageIntermediates;
-pub use layers::l2norm;
+pub use layers::{l2norm, Mode};
 pub use text::{TextIntermediates, EMBED_ROWS};
 
 use crate::error::{EmbedError, Result};
@@ -80,7 +84,7 @@ impl Swan {
     /// Every image-branch intermediate for normalised images `B x 3 x 256 x 256`.
     pub fn image_intermediates(&self, images: &Tensor) -> Result<ImageIntermediates> {
         check_images(images)?;
-        Ok(tch::no_grad(|| self.image.forward_intermediates(images)))
+        Ok(tch::no_grad(|| self.image.forward_intermediates(images, Mode::EVAL)))
     }
 
     /// L2-normalised image embeddings `B x 512` (`f32`) for normalised images
@@ -88,20 +92,58 @@ impl Swan {
     /// whatever the precision of the forward pass.
     pub fn encode_images(&self, images: &Tensor) -> Result<Tensor> {
         check_images(images)?;
-        Ok(tch::no_grad(|| l2norm(&self.image.forward_raw(images).to_kind(Kind::Float))))
+        Ok(tch::no_grad(|| l2norm(&self.image.forward_raw(images, Mode::EVAL).to_kind(Kind::Float))))
     }
 
     /// Text intermediates for ids `B x T` (zero-padded, `T >= max(lengths)`; the
     /// reference uses `T = max(lengths)` of its batch) and per-caption lengths.
     pub fn text_intermediates(&self, ids: &Tensor, lengths: &[i64]) -> Result<TextIntermediates> {
         check_text(ids, lengths)?;
-        Ok(tch::no_grad(|| self.text.forward_intermediates(ids, lengths)))
+        Ok(tch::no_grad(|| self.text.forward_intermediates(ids, lengths, Mode::EVAL)))
     }
 
     /// L2-normalised caption embeddings `B x 512` (`f32`, normalised in `f32`).
     pub fn encode_texts(&self, ids: &Tensor, lengths: &[i64]) -> Result<Tensor> {
         let raw = self.text_intermediates(ids, lengths)?.raw;
         Ok(tch::no_grad(|| l2norm(&raw.to_kind(Kind::Float))))
+    }
+
+    /// Write the weights as a swan checkpoint (atomically), with the `carried` entries the
+    /// model does not hold ([`read_unused`], [`hashinit_unused`]).
+    pub fn save(&self, path: &Path, carried: &[(String, Tensor)]) -> Result<()> {
+        checkpoint::write_checkpoint(path, &self.vs, carried)
+    }
+
+    /// Forward pass with autograd for training: L2-normalised image embeddings `B x 512`
+    /// and caption embeddings `B' x 512`, both `f32`. With `mode.train` every BatchNorm
+    /// updates its running statistics.
+    pub fn forward_train(&self, images: &Tensor, ids: &Tensor, lengths: &[i64], mode: Mode) -> Result<(Tensor, Tensor)> {
+        check_images(images)?;
+        check_text(ids, lengths)?;
+        let img = l2norm(&self.image.forward_raw(images, mode).to_kind(Kind::Float));
+        let txt = l2norm(&self.text.forward_intermediates(ids, lengths, mode).raw.to_kind(Kind::Float));
+        Ok((img, txt))
+    }
+
+    /// Switch autograd on for the parameters the reference trains and return them, named,
+    /// in the reference's `named_parameters()` order: every weight and bias except the
+    /// ResNet's unless `backbone` (`--finetune-backbone`, the reference's `is_finetune`).
+    /// BatchNorm running statistics are buffers, never trained. Parameters the reference
+    /// holds but this model does not build (see [`is_dead_parameter`]) are not
+    /// listed.
+    pub fn trainable_parameters(&mut self, backbone: bool) -> Vec<(String, Tensor)> {
+        let vars = self.vs.variables();
+        let mut out = Vec::new();
+        for key in reference_keys() {
+            let Some(var) = vars.get(&key.name) else { continue };
+            let buffer = key.name.ends_with(".running_mean") || key.name.ends_with(".running_var");
+            let frozen = !backbone && key.name.starts_with("image_encoder.resnet.");
+            if buffer || frozen {
+                continue;
+            }
+            out.push((key.name.clone(), var.set_requires_grad(true)));
+        }
+        out
     }
 
     /// Give every 4-d weight channels-last strides, so convolutions run NHWC (pair with

@@ -5,6 +5,8 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
+use super::layers::Mode;
+
 #[derive(Debug)]
 struct Bottleneck {
     conv1: nn::Conv2D,
@@ -40,12 +42,12 @@ impl Bottleneck {
         }
     }
 
-    fn forward(&self, xs: &Tensor) -> Tensor {
-        let h = self.bn1.forward_t(&xs.apply(&self.conv1), false).relu();
-        let h = self.bn2.forward_t(&h.apply(&self.conv2), false).relu();
-        let h = self.bn3.forward_t(&h.apply(&self.conv3), false);
+    fn forward(&self, xs: &Tensor, mode: Mode) -> Tensor {
+        let h = self.bn1.forward_t(&xs.apply(&self.conv1), mode.train).relu();
+        let h = self.bn2.forward_t(&h.apply(&self.conv2), mode.train).relu();
+        let h = self.bn3.forward_t(&h.apply(&self.conv3), mode.train);
         let identity = match &self.downsample {
-            Some((c, b)) => b.forward_t(&xs.apply(c), false),
+            Some((c, b)) => b.forward_t(&xs.apply(c), mode.train),
             None => xs.shallow_clone(),
         };
         (h + identity).relu()
@@ -64,8 +66,8 @@ impl Layer {
         Layer(v)
     }
 
-    fn forward(&self, xs: &Tensor) -> Tensor {
-        self.0.iter().fold(xs.shallow_clone(), |h, b| b.forward(&h))
+    fn forward(&self, xs: &Tensor, mode: Mode) -> Tensor {
+        self.0.iter().fold(xs.shallow_clone(), |h, b| b.forward(&h, mode))
     }
 }
 
@@ -106,13 +108,15 @@ impl ResNet50 {
         }
     }
 
-    /// Run the backbone and return the tapped feature maps.
-    pub fn forward(&self, xs: &Tensor) -> Features {
-        let h = self.bn1.forward_t(&xs.apply(&self.conv1), false).relu();
+    /// Run the backbone and return the tapped feature maps. In training mode its
+    /// BatchNorm layers use batch statistics even when its parameters are frozen, as in
+    /// the reference (`model.train()` reaches the frozen ResNet too).
+    pub fn forward(&self, xs: &Tensor, mode: Mode) -> Features {
+        let h = self.bn1.forward_t(&xs.apply(&self.conv1), mode.train).relu();
         let stem = h.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
-        let layer2 = self.layer2.forward(&self.layer1.forward(&stem));
-        let layer3 = self.layer3.forward(&layer2);
-        let layer4 = self.layer4.forward(&layer3);
+        let layer2 = self.layer2.forward(&self.layer1.forward(&stem, mode), mode);
+        let layer3 = self.layer3.forward(&layer2, mode);
+        let layer4 = self.layer4.forward(&layer3, mode);
         Features { stem, layer2, layer3, layer4 }
     }
 }

@@ -3,7 +3,12 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::layers::{linear, Mlp};
+use super::layers::{linear, Mlp, Mode};
+
+/// Training dropout on the word embeddings.
+const EMBED_DROPOUT: f64 = 0.4;
+/// Training dropout in TCGE, after GA's BatchNorm.
+const TCGE_DROPOUT: f64 = 0.2;
 
 /// Rows of the embedding table: fixed at 8590 in the reference, whatever the vocabulary.
 pub const EMBED_ROWS: i64 = 8590;
@@ -35,10 +40,10 @@ impl TextEncoder {
     /// `B x T` ids with per-row `lengths` -> the directions' average, `B x T x 512`, zero
     /// past each length. Runs libtorch's packed GRU, the same kernel as the reference's
     /// `pack_padded_sequence` path, so each caption reads only its own tokens.
-    fn forward(&self, ids: &Tensor, lengths: &[i64]) -> Tensor {
+    fn forward(&self, ids: &Tensor, lengths: &[i64], mode: Mode) -> Tensor {
         let b = lengths.len() as i64;
         let t = ids.size()[1];
-        let x = ids.apply(&self.embed);
+        let x = mode.dropout(&ids.apply(&self.embed), EMBED_DROPOUT);
         // pack_padded_sequence(enforce_sorted=False): sort by decreasing length.
         let mut order: Vec<i64> = (0..b).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(lengths[i as usize]));
@@ -47,7 +52,7 @@ impl TextEncoder {
         let x_sorted = x.index_select(0, &order_t);
         let (data, batch_sizes) = Tensor::internal_pack_padded_sequence(&x_sorted, &Tensor::from_slice(&sorted_lengths), true);
         let hx = Tensor::zeros([2, b, HIDDEN], (x.kind(), x.device()));
-        let (out, _) = Tensor::gru_data(&data, &batch_sizes, &hx, &self.gru_params, true, 1, 0.0, false, true);
+        let (out, _) = Tensor::gru_data(&data, &batch_sizes, &hx, &self.gru_params, true, 1, 0.0, mode.train, true);
         let (padded, _) = Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, t);
         // Undo the sort.
         let mut inverse = vec![0i64; b as usize];
@@ -115,7 +120,8 @@ impl Tcge {
         Tcge {
             ga: Ga::new(&p / "ga"),
             bn_1d: nn::batch_norm1d(&p / "bn_1d", 512, Default::default()),
-            mlp: Mlp::new(&p / "mlp", 512, 1024, 512),
+            // The reference names only GA's BatchNorm output for TCGE's dropout.
+            mlp: Mlp::new(&p / "mlp", 512, 1024, 512, 0.0),
         }
     }
 }
@@ -145,13 +151,14 @@ impl TextBranch {
     }
 
     /// Encode `B x T` ids (`T = max(lengths)`, zeros past each length) into intermediates.
-    pub fn forward_intermediates(&self, ids: &Tensor, lengths: &[i64]) -> TextIntermediates {
-        let gru = self.encoder.forward(ids, lengths);
+    pub fn forward_intermediates(&self, ids: &Tensor, lengths: &[i64], mode: Mode) -> TextIntermediates {
+        let gru = self.encoder.forward(ids, lengths, mode);
         let ga = self.tcge.ga.forward(&gru);
         // BatchNorm1d normalises channels on axis 1: move the 512 features there and back.
-        let bn = self.tcge.bn_1d.forward_t(&ga.transpose(1, 2), false).transpose(1, 2);
-        let x = &gru + bn;
-        let e = self.tcge.mlp.forward(&x) + &x;
+        // In training its batch statistics cover every position, padding included.
+        let bn = self.tcge.bn_1d.forward_t(&ga.transpose(1, 2), mode.train).transpose(1, 2);
+        let x = &gru + mode.dropout(&bn, TCGE_DROPOUT);
+        let e = self.tcge.mlp.forward(&x, mode) + &x;
         let last = Tensor::from_slice(&lengths.iter().map(|&l| l - 1).collect::<Vec<_>>()).to_device(ids.device());
         let rows = Tensor::arange(lengths.len() as i64, (Kind::Int64, ids.device()));
         let picked = e.index(&[Some(rows), Some(last)]);
