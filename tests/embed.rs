@@ -106,8 +106,7 @@ fn bad_images_are_listed_and_strict_stops_at_the_first() {
 
     let out = embed(dir.path(), "out", &["--batch-size", "2"]);
     assert!(out.contains("3 invalid"), "{out}");
-    let errors: Vec<serde_json::Value> =
-        std::fs::read_to_string(dir.path().join("out/errors.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let errors: Vec<serde_json::Value> = swan_store::errors_file::read(&dir.path().join("out/errors.jsonl")).unwrap();
     assert_eq!(errors.len(), 3, "{errors:?}");
     let listed: Vec<(u64, &str)> = errors.iter().map(|e| (e["row"].as_u64().unwrap(), e["path"].as_str().unwrap())).collect();
     assert_eq!(listed, vec![(1, corrupt.to_str().unwrap()), (2, empty.to_str().unwrap()), (3, missing.to_str().unwrap())]);
@@ -159,6 +158,11 @@ fn shards_merge_to_the_unsharded_bytes() {
         let out = ok(&["search", "--embeddings", set, "--row", "images:0", "-k", "2", "--json"], &elsewhere);
         assert_eq!(out.lines().count(), 2, "{set}: {out}");
     }
+    // One shard of the split is not a complete set (campaign item 20).
+    let out = swan(&["merge", "--out", "half", "s0"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("of the corpus are missing: no shard covers them (a shard is missing)"), "{err}");
     // Shards of different checkpoints are refused.
     ok(&["checkpoint", "hashinit", "--seed", "2", "--out", "other.safetensors"], dir.path());
     let mut args: Vec<&str> = EMBED.iter().map(|&a| if a == "ckpt.safetensors" { "other.safetensors" } else { a }).collect();

@@ -61,6 +61,16 @@ pub enum Error {
         /// Why the corpus could not be opened.
         source: Box<Error>,
     },
+    /// A file of one of swan's line formats (`errors.jsonl`) that is damaged.
+    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number, where the problem is on one line.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A corpus that cannot be read: wrong counts, bad lines, missing files.
     #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Corpus {
@@ -84,6 +94,10 @@ impl Error {
 
     pub(crate) fn mismatch(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Mismatch { path: path.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn format(path: impl Into<PathBuf>, line: Option<usize>, reason: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), line, reason: reason.into() }
     }
 
     pub(crate) fn corpus(path: impl Into<PathBuf>, line: Option<usize>, reason: impl Into<String>) -> Self {

@@ -5,6 +5,8 @@
 //!   final file appearing only when complete.
 //! - [`Manifest`]: what produced a set of embeddings and which corpus rows it holds.
 //! - [`EmbeddingSet`]: a manifest, its open tables and its corpus, checked against each other.
+//! - [`merge::merge_sets`]: join the shards of a split embedding run into one set.
+//! - [`errors_file`]: the framed, checksummed `errors.jsonl` format.
 //! - [`Corpus`]: images, captions and scene labels from the precomp layout of RSICD and
 //!   RSITMD, a JSON Lines manifest, or a bare image folder.
 //!
@@ -29,8 +31,10 @@ compile_error!("swan's file formats are little-endian and are mapped without con
 
 pub mod corpus;
 mod error;
+pub mod errors_file;
 pub mod fsutil;
 mod manifest;
+pub mod merge;
 pub mod npy;
 mod set;
 pub mod sigbus;

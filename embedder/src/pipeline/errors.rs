@@ -2,7 +2,8 @@
 //!
 //! While a job runs, each chunk's failures are appended to `errors.jsonl.partial`
 //! (and synced) before the chunk is recorded as written, so a resumed job still knows
-//! the failures of the chunks it skips. `finish` writes `errors.jsonl` sorted by row.
+//! the failures of the chunks it skips. `finish` writes `errors.jsonl` sorted by row, in the store's framed format
+//! (`swan_store::errors_file`: a header with a count and a CRC-32).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,7 @@ impl ErrorLog {
         self.entries.sort_by(|a, b| (&a.kind, a.row).cmp(&(&b.kind, b.row)));
         self.entries.dedup();
         let final_path = self.partial.with_file_name("errors.jsonl");
-        swan_store::fsutil::write_atomic(&final_path, to_lines(&self.entries).as_bytes())?;
+        swan_store::errors_file::write(&final_path, &self.entries)?;
         std::fs::remove_file(&self.partial).map_err(io(&self.partial))?;
         Ok(self.entries)
     }
