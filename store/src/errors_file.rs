@@ -67,6 +67,9 @@ pub fn write<T: Serialize>(path: &Path, entries: &[T]) -> Result<()> {
 /// Read the entries of `path`, checking the header's version, count and checksum. A
 /// missing file is an empty list (a set without failures may have none).
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if path.exists() {
+        fsutil::check_input(path)?;
+    }
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -167,6 +167,14 @@ impl Table {
     /// `corpus_items` items of this table's kind (`what`: "images" or "captions").
     fn check(&self, manifest: &Path, corpus_items: usize, what: &str) -> Result<()> {
         let bad = |reason: String| Error::mismatch(manifest, format!("table '{}': {reason}", self.file));
+        // The file lives beside the manifest: a bare file name, never a path out of the folder.
+        let name = Path::new(&self.file);
+        if self.file.is_empty()
+            || name.components().count() != 1
+            || !matches!(name.components().next(), Some(std::path::Component::Normal(_)))
+        {
+            return Err(bad("the file must be a bare file name in the manifest's folder".into()));
+        }
         if let Some([a, b]) = self.items.iter().find(|[a, b]| a > b) {
             return Err(bad(format!("item range [{a}, {b}) is reversed")));
         }
@@ -210,6 +218,7 @@ impl Manifest {
     /// that it is internally consistent.
     pub fn load(path: &Path) -> Result<Manifest> {
         let path = if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_owned() };
+        fsutil::check_input(&path)?;
         let text = std::fs::read(&path).at(&path)?;
         let value: serde_json::Value = serde_json::from_slice(&text).map_err(|source| Error::Json { path: path.clone(), source })?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
@@ -366,6 +375,21 @@ pub(crate) mod tests {
         let mut m = sample();
         m.captions = Some(Table::identity("captions.npy", DType::F32, 21, 3));
         assert!(load_err(&m).contains("item range [0, 21) goes past the corpus's 20 captions"));
+    }
+
+    #[test]
+    fn table_files_must_be_bare_names_beside_the_manifest() {
+        for file in ["../images.npy", "/etc/passwd", "", ".", "sub/images.npy"] {
+            let mut m = sample();
+            m.images.as_mut().unwrap().file = file.into();
+            assert!(load_err(&m).contains("must be a bare file name"), "{file}: {}", load_err(&m));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // A FIFO as manifest is refused, not read (which would block until a writer appears).
+        let fifo = std::ffi::CString::new(dir.path().join(MANIFEST_FILE).to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(Manifest::load(dir.path()).unwrap_err().to_string().contains("is a FIFO, not a regular file"));
     }
 
     #[test]
