@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use swan_store::npy::{ConvertOptions, Converter};
+use swan_store::npy::{ConvertOptions, Converter, NormStats};
 use swan_store::{DType, NpyFile, Start};
 
 use crate::cli::NpyCommand;
@@ -30,38 +30,6 @@ struct Info {
     norms: Option<NormStats>,
 }
 
-#[derive(Serialize)]
-struct NormStats {
-    min: f64,
-    mean: f64,
-    max: f64,
-    /// Rows whose norm is zero (invalid rows of an embedding set are zero).
-    zero_rows: usize,
-    /// Rows holding a NaN or infinity.
-    non_finite_rows: usize,
-}
-
-fn norm_stats(file: &NpyFile) -> anyhow::Result<Option<NormStats>> {
-    if !matches!(file.dtype(), DType::F16 | DType::F32 | DType::F64) || file.rows() == 0 {
-        return Ok(None);
-    }
-    let mut row = vec![0.0f32; file.dim()];
-    let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
-    let (mut zero_rows, mut non_finite_rows, mut finite_rows) = (0, 0, 0usize);
-    for r in 0..file.rows() {
-        file.row_into_f32(r, &mut row)?;
-        let norm = row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
-        if !norm.is_finite() {
-            non_finite_rows += 1;
-            continue;
-        }
-        zero_rows += (norm == 0.0) as usize;
-        finite_rows += 1;
-        (min, max, sum) = (min.min(norm), max.max(norm), sum + norm);
-    }
-    Ok((finite_rows > 0).then(|| NormStats { min, mean: sum / finite_rows as f64, max, zero_rows, non_finite_rows }))
-}
-
 fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
     let file = NpyFile::open(path)?;
     let info = Info {
@@ -70,7 +38,7 @@ fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
         shape: file.shape().to_vec(),
         rows: file.rows(),
         dim: file.dim(),
-        norms: norm_stats(&file)?,
+        norms: file.norm_stats()?,
     };
     if json {
         crate::output::json_line(&info)?;
@@ -79,10 +47,15 @@ fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: {} {:?} ({} rows of {})", info.file, info.dtype, info.shape, info.rows, info.dim)?;
     if let Some(n) = &info.norms {
+        let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.6}"));
         writeln!(
             out,
-            "row norms: min {:.6} mean {:.6} max {:.6}; {} zero rows, {} non-finite rows",
-            n.min, n.mean, n.max, n.zero_rows, n.non_finite_rows
+            "row norms: min {} mean {} max {}; {} zero rows, {} non-finite rows",
+            f(n.min),
+            f(n.mean),
+            f(n.max),
+            n.zero_rows,
+            n.non_finite_rows
         )?;
     }
     Ok(0)

@@ -4,12 +4,14 @@ mod convert;
 mod dtype;
 pub(crate) mod header;
 mod read;
+mod stats;
 mod write;
 
 pub use convert::{ConvertOptions, Converter, CONVERT_CHUNK_ROWS, TRUNCATE_INPUT_HOOK};
 pub use dtype::DType;
 pub use header::Header;
 pub use read::NpyFile;
+pub use stats::NormStats;
 pub use write::{NpyWriter, Start, WriteSpec};
 
 /// Write a whole array at once (for small outputs: similarity matrices, test data).
