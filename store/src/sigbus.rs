@@ -78,6 +78,10 @@ impl Drop for Watch {
     }
 }
 
+/// The action that was installed before ours (Rust's runtime has one for stack
+/// overflows), restored for faults that are not in a watched map.
+static PREVIOUS: std::sync::OnceLock<libc::sigaction> = std::sync::OnceLock::new();
+
 fn install() {
     // SAFETY: a zeroed sigaction is a valid starting value; the handler has the
     // SA_SIGINFO signature and only does async-signal-safe work.
@@ -86,7 +90,10 @@ fn install() {
         action.sa_sigaction = on_sigbus as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGBUS, &action, &mut previous) == 0 {
+            let _ = PREVIOUS.set(previous);
+        }
     }
 }
 
@@ -108,9 +115,19 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
             unsafe { libc::_exit(2) };
         }
     }
-    // Not one of ours: fall back to the default action; returning re-runs the faulting access.
-    // SAFETY: signal() with SIG_DFL is async-signal-safe.
-    unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+    // Not one of ours: put back the previous action (or the default); returning re-runs the
+    // faulting access, which that action then handles.
+    // SAFETY: sigaction and signal are async-signal-safe; PREVIOUS was set before this
+    // handler was installed and is only read here.
+    unsafe {
+        match PREVIOUS.get() {
+            Some(previous) => libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut()),
+            None => {
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
+                0
+            }
+        }
+    };
 }
 
 fn write_stderr(bytes: &[u8]) {
