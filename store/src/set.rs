@@ -26,6 +26,19 @@ impl EmbeddingSet {
     /// The corpus must have the item counts the manifest was made from.
     pub fn open(dir: &Path, corpus: Option<&Path>, images_dir: Option<&Path>) -> Result<EmbeddingSet> {
         let manifest = Manifest::load(dir)?;
+        // `swan synth` records the corpus `synthetic` and `swan encode --out` the layout
+        // `files`: neither names a corpus on disk.
+        let made_without_corpus = manifest.corpus.layout == "files" || manifest.corpus.path == "synthetic";
+        if corpus.is_none() && made_without_corpus && !manifest.corpus_path(dir).exists() {
+            return Err(Error::mismatch(
+                dir,
+                format!(
+                    "this set has no corpus on disk (its manifest says {:?}, layout {:?}: made by `swan synth` or `swan encode --out`); \
+                     pass --corpus with a corpus of {} images and {} captions",
+                    manifest.corpus.path, manifest.corpus.layout, manifest.corpus.images, manifest.corpus.captions
+                ),
+            ));
+        }
         let corpus_path = corpus.map(Path::to_owned).unwrap_or_else(|| manifest.corpus_path(dir));
         let options = CorpusOptions { layout: None, split: manifest.corpus.split.clone(), images: images_dir.map(Path::to_owned) };
         let corpus =
@@ -73,5 +86,16 @@ mod tests {
         std::fs::write(&other, "{\"image\": \"a.png\", \"captions\": [\"x\"]}\n").unwrap();
         let err = EmbeddingSet::open(&set_dir, Some(&other), None).err().unwrap().to_string();
         assert!(err.contains("has 1 images and 1 captions, but") && err.contains("was embedded from 2 and 3"), "{err}");
+
+        // A set made without a corpus (swan synth, swan encode --out) says so.
+        let mut m = Manifest::load(&set_dir).unwrap();
+        m.corpus.path = "synthetic".into();
+        m.corpus.layout = "folder".into();
+        m.save(&set_dir).unwrap();
+        let err = EmbeddingSet::open(&set_dir, None, None).err().unwrap().to_string();
+        assert!(
+            err.contains("this set has no corpus on disk") && err.contains("pass --corpus with a corpus of 2 images and 3 captions"),
+            "{err}"
+        );
     }
 }
