@@ -132,3 +132,22 @@ fn eval_index_asks_the_exact_tables_queries() {
         assert_eq!(ann[r], exact["t2i"][r], "{r}: {v}");
     }
 }
+
+#[test]
+fn a_moved_set_and_its_index_still_answer() {
+    // Item 2: the index recorded its source's absolute path, and the CLI could not set
+    // another: a set moved with its index could not be searched through it.
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = (dir.path().join("before"), dir.path().join("after"));
+    std::fs::create_dir(&before).unwrap();
+    write_set(&before, 40, &[]);
+    ok(&["index", "build", "--embeddings", "set", "--out", "idx", "--m", "8"], &before);
+    ok(&["index", "build", "--embeddings", "set", "--table", "captions", "--out", "cap-idx", "--m", "8"], &before);
+    std::fs::rename(&before, &after).unwrap();
+    let out = ok(&["search", "--embeddings", "set", "--row", "captions:0", "--target", "images", "--index", "idx", "-k", "3"], &after);
+    assert_eq!(out.lines().count(), 4, "{out}");
+    for idx in ["idx", "cap-idx"] {
+        let v = json(&["eval", "--embeddings", "set", "--index", idx, "--json"], &after);
+        assert_eq!(v["ann"]["recall_at_k"], 1.0, "{idx}: {v}");
+    }
+}

@@ -35,9 +35,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
             }
             let ann = match &args.index {
                 Some(index_dir) => {
-                    // If the set moved with its index, its image table is the source (digest-checked).
-                    let image_file = set.images.as_ref().map(|(f, _)| f.path().to_owned());
-                    let index = Index::load(index_dir, &LoadOptions { source_if_moved: image_file, ..LoadOptions::default() })?;
+                    // If the set moved with its index, the index's source is one of its tables
+                    // (which one, the digest check tells).
+                    let load = |table: &Option<(swan_store::NpyFile, swan_store::Table)>| {
+                        let source_if_moved = table.as_ref().map(|(f, _)| f.path().to_owned());
+                        Index::load(index_dir, &LoadOptions { source_if_moved, ..LoadOptions::default() })
+                    };
+                    let index = match load(&set.images) {
+                        Err(swan_indexer::Error::SourceMismatch { .. }) => load(&set.captions)?,
+                        other => other?,
+                    };
                     Some((index_dir.clone(), ann_report(&set, &sel, &index, K, &args.walk.params(K))?))
                 }
                 None => None,
