@@ -29,7 +29,7 @@ use swan_store::fsutil::AtomicFile;
 use crate::checksum::ChecksumWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::graph::Graph;
-use crate::vectors::{Copy, Slab};
+use crate::vectors::{Copy, Slab, WatchedMap};
 
 /// The file format version this build writes.
 pub const CURRENT_VERSION: u32 = 2;
@@ -202,6 +202,7 @@ pub(crate) fn write_graph(path: &Path, graph: &Graph, row_ids: &[u32]) -> Result
 /// Read and check a graph file of format `version`: returns the graph, its row-id map and
 /// the checksum.
 pub(crate) fn read_graph(path: &Path, version: u32) -> Result<(Graph, Vec<u32>, u64)> {
+    swan_store::fsutil::check_input(path)?;
     let bytes = std::fs::read(path).at(path)?;
     let (header, sum) = check_sealed(path, &bytes, GRAPH_MAGIC, version)?;
     let h: GraphHeader = bytemuck::pod_read_unaligned(header);
@@ -236,7 +237,7 @@ pub(crate) fn read_graph(path: &Path, version: u32) -> Result<(Graph, Vec<u32>, 
     Ok((graph, row_ids, sum))
 }
 
-fn mapped<T: bytemuck::Pod>(map: &Arc<Mmap>, offset: usize, len: usize) -> Slab<T> {
+fn mapped<T: bytemuck::Pod>(map: &Arc<WatchedMap>, offset: usize, len: usize) -> Slab<T> {
     Slab::Mapped { map: Arc::clone(map), offset, len }
 }
 
@@ -285,9 +286,12 @@ pub(crate) fn write_vectors(path: &Path, copy: &Copy, nodes: usize, dim: usize) 
 /// Map and check a vector file of format `version` written for `nodes` x `dim`; returns the
 /// copy and checksum.
 pub(crate) fn read_vectors(path: &Path, version: u32, nodes: usize, dim: usize) -> Result<(Copy, u64)> {
+    // A FIFO or device would block the open or map nothing: refused by name.
+    swan_store::fsutil::check_input(path)?;
     let file = File::open(path).at(path)?;
-    // SAFETY: read-only map of a file swan only ever replaces by rename, never rewrites.
-    let map = Arc::new(unsafe { Mmap::map(&file) }.at(path)?);
+    // SAFETY: read-only map of a file swan only ever replaces by rename, never rewrites;
+    // if something else truncates it, the watch turns the SIGBUS into a message.
+    let map = Arc::new(WatchedMap::new(unsafe { Mmap::map(&file) }.at(path)?, path));
     let (header, sum) = check_sealed(path, &map, VECS_MAGIC, version)?;
     let h: VecsHeader = bytemuck::pod_read_unaligned(header);
     let bad = |offset: u64, reason: String| Error::corrupt(path, Some(offset), reason);
@@ -407,5 +411,54 @@ mod tests {
         };
         let b = bytemuck::bytes_of(&h);
         assert_eq!((&b[..8], b[8], b[16], b[20], b[24], b[32], b[40], b[48]), (&VECS_MAGIC[..], 2, 3, 5, 6, 7, 8, 9));
+    }
+
+    #[test]
+    fn fifos_as_index_files_are_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("shard-0.vec");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        // Before, opening the FIFO blocked until a writer appeared: read on a thread, so
+        // that a hang fails the test instead of stalling it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let vectors = read_vectors(&path, CURRENT_VERSION, 3, 8).err().map(|e| e.to_string());
+            let graph = read_graph(&path, CURRENT_VERSION).err().map(|e| e.to_string());
+            tx.send((vectors, graph)).unwrap();
+        });
+        let (vectors, graph) = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("reading a FIFO hung");
+        for err in [vectors, graph] {
+            let err = err.expect("a FIFO was read as an index file");
+            assert!(err.contains("shard-0.vec") && err.contains("is a FIFO, not a regular file"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_vector_file_truncated_while_mapped_is_reported_by_name() {
+        // The store's SIGBUS watch covers the index's maps: reading the codes of a vector
+        // file truncated after it was mapped names the file and exits 2. The fault kills
+        // the process, so the reading happens in a child: this test binary run again.
+        const CHILD: &str = "SWAN_INDEXER_TEST_TRUNCATED_VECTORS";
+        const DIM: usize = 4096;
+        if let Some(path) = std::env::var_os(CHILD) {
+            let (copy, _) = read_vectors(Path::new(&path), CURRENT_VERSION, 3, DIM).unwrap();
+            std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+            let Copy::I8 { codes, .. } = &copy else { unreachable!("an int8 copy was written") };
+            let sum: i64 = codes.as_slice().iter().map(|&c| c as i64).sum();
+            println!("read {sum} without a fault");
+            std::process::exit(0);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-0.vec");
+        write_vectors(&path, &i8_copy(3, DIM), 3, DIM).unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "format::tests::a_vector_file_truncated_while_mapped_is_reported_by_name", "--nocapture"])
+            .env(CHILD, &path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}{}", String::from_utf8_lossy(&out.stdout));
+        assert!(err.contains(&format!("swan: error: {}: the file changed under swan while it was being read", path.display())), "{err}");
     }
 }

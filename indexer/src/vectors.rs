@@ -53,11 +53,33 @@ impl Precision {
     }
 }
 
+/// A read-only map of an index file, registered with the store's SIGBUS watch for as long
+/// as it lives: a file truncated under swan is then reported by name, not a silent death.
+pub(crate) struct WatchedMap {
+    /// Declared first, so it unregisters before the map is unmapped.
+    _watch: swan_store::sigbus::Watch,
+    map: Mmap,
+}
+
+impl WatchedMap {
+    /// Watch `map`, mapped from `path`.
+    pub(crate) fn new(map: Mmap, path: &std::path::Path) -> WatchedMap {
+        WatchedMap { _watch: swan_store::sigbus::watch(&map, path), map }
+    }
+}
+
+impl std::ops::Deref for WatchedMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
 /// A typed slice that is either owned (just built) or inside a shared memory map (loaded).
 #[derive(Clone)]
 pub(crate) enum Slab<T: bytemuck::Pod> {
     Owned(Vec<T>),
-    Mapped { map: Arc<Mmap>, offset: usize, len: usize },
+    Mapped { map: Arc<WatchedMap>, offset: usize, len: usize },
 }
 
 impl<T: bytemuck::Pod> Slab<T> {
