@@ -150,7 +150,7 @@ fn errors_name_the_file_and_exit_2() {
     let out = swan(&["npy", "info", "bad.npy"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("swan: error: bad.npy: not a valid .npy"), "{err}");
+    assert!(err.starts_with("swan: bad.npy: not a valid .npy"), "{err}");
 
     let out = swan(&["corpus", "missing"], dir.path());
     assert_eq!(out.status.code(), Some(2));

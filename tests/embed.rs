@@ -3,48 +3,21 @@
 
 mod common;
 
-use common::{ok, swan};
+use common::{first_images, ok, setup, swan, EMBED};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn fixture_images() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/images")
-}
-
-/// A JSON Lines corpus of the first `n` test images of the fixture corpus (or given
-/// paths), two captions each, plus a checkpoint and a vocabulary, in `dir`.
-fn setup(dir: &Path, images: &[PathBuf]) {
-    let mut lines = String::new();
-    for (i, p) in images.iter().enumerate() {
-        let caps = [format!("a scene with {i} fields and a road ."), format!("many trees , some houses and water {i} .")];
-        lines += &serde_json::json!({ "image": p, "captions": caps }).to_string();
-        lines.push('\n');
-    }
-    std::fs::write(dir.join("corpus.jsonl"), lines).unwrap();
-    ok(&["checkpoint", "hashinit", "--out", "ckpt.safetensors"], dir);
-    ok(&["vocab", "build", "corpus.jsonl", "--min-count", "1", "--out", "vocab.json"], dir);
-}
-
-fn first_images(n: usize) -> Vec<PathBuf> {
-    let mut all: Vec<PathBuf> = std::fs::read_dir(fixture_images()).unwrap().map(|e| e.unwrap().path()).collect();
-    all.sort();
-    // Both formats: the TIFFs sort after the JPEGs of their scene.
-    let tif = all.iter().find(|p| p.extension().is_some_and(|e| e == "tif")).unwrap().clone();
-    let mut pick: Vec<PathBuf> = all.into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg")).take(n - 1).collect();
-    pick.push(tif);
-    pick
-}
-
-const EMBED: &[&str] =
-    &["embed", "--corpus", "corpus.jsonl", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu"];
-
+/// `swan embed` into `out`, which must succeed; its report (stderr).
 fn embed(dir: &Path, out: &str, extra: &[&str]) -> String {
     let mut args: Vec<&str> = EMBED.to_vec();
     args.extend(["--out", out]);
     args.extend(extra);
-    ok(&args, dir)
+    let run = swan(&args, dir);
+    assert!(run.status.success(), "swan {args:?} failed:\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(run.stdout.is_empty(), "the report is a message, not a result");
+    String::from_utf8(run.stderr).unwrap()
 }
 
 fn read(path: impl AsRef<Path>) -> Vec<u8> {

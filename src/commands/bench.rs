@@ -1,12 +1,10 @@
 //! `swan bench`: forward-pass throughput and precision deviation.
 
-use std::io::Write;
-
 use swan_embedder::bench;
 
 use crate::cli::BenchArgs;
 
-pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(corpus) = &args.decode {
         return decode(&args, corpus);
     }
@@ -41,9 +39,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "results": results,
             "deviation_from_ref": deviation.map(|(c, a)| serde_json::json!({"min_cosine": c, "max_abs": a})),
         }))?;
-        return Ok(0);
+        return Ok(());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(out, "device {device}, precision {}, channels-last {}, {threads} CPU threads", cfg.precision, cfg.channels_last)?;
     for r in &results {
         writeln!(
@@ -55,10 +53,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     if let Some((cos, abs)) = deviation {
         writeln!(out, "deviation from reference probe: min cosine {cos:.6}, max abs {abs:.2e}")?;
     }
-    Ok(0)
+    Ok(())
 }
 
-fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<i32> {
+fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<()> {
     let c = swan_store::Corpus::open(corpus, &swan_store::CorpusOptions::default())?;
     let paths: Vec<std::path::PathBuf> = c.images.iter().take(args.decode_limit).map(|i| i.path.clone()).collect();
     anyhow::ensure!(!paths.is_empty(), "{}: no images", corpus.display());
@@ -74,16 +72,18 @@ fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<i32> {
             &serde_json::json!({ "corpus": corpus, "images": paths.len(), "decoder": swan_embedder::image::JPEG_DECODER, "results": results }),
         )?;
     } else {
+        let mut out = crate::output::stdout();
         for r in &results {
-            println!(
+            writeln!(
+                out,
                 "decode+resize: {:>8.1} images/s on {} worker(s) ({:.1} per worker), {} images, JPEG via {}",
                 r.per_second,
                 r.batch,
                 r.per_second / r.batch as f64,
                 paths.len(),
                 swan_embedder::image::JPEG_DECODER
-            );
+            )?;
         }
     }
-    Ok(0)
+    Ok(())
 }

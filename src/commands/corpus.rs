@@ -1,13 +1,11 @@
 //! `swan corpus`: read a corpus, print its summary.
 
-use std::io::Write;
-
 use anyhow::Context;
 use swan_store::{Corpus, CorpusOptions};
 
 use crate::cli::CorpusArgs;
 
-pub fn run(args: CorpusArgs) -> anyhow::Result<i32> {
+pub fn run(args: CorpusArgs) -> anyhow::Result<()> {
     let layout = args.layout.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?;
     let options = CorpusOptions { layout, split: Some(args.split.clone()), images: args.images.clone() };
     let corpus = Corpus::open(&args.path, &options).with_context(|| format!("reading corpus {}", args.path.display()))?;
@@ -19,9 +17,9 @@ pub fn run(args: CorpusArgs) -> anyhow::Result<i32> {
                 crate::output::json_line(&serde_json::json!({ "warning": w }))?;
             }
         }
-        return Ok(0);
+        return Ok(());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(
         out,
         "corpus    {} ({}{})",
@@ -46,5 +44,5 @@ pub fn run(args: CorpusArgs) -> anyhow::Result<i32> {
     } else if !corpus.warnings.is_empty() {
         crate::output::message(&format!("{} warning(s); --warnings lists them", corpus.warnings.len()));
     }
-    Ok(0)
+    Ok(())
 }

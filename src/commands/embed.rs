@@ -7,7 +7,7 @@ use swan_store::{Corpus, CorpusOptions, CorpusRef, DType, Manifest, Producer, Ta
 
 use crate::cli::EmbedArgs;
 
-pub fn run(args: EmbedArgs) -> anyhow::Result<i32> {
+pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let dtype: DType = args.dtype.parse().map_err(anyhow::Error::msg)?;
     anyhow::ensure!(matches!(dtype, DType::F32 | DType::F16), "--dtype must be f32 or f16");
     anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
@@ -95,17 +95,17 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<i32> {
         for (what, t) in [("images", &report.images), ("captions", &report.captions)] {
             if let Some(t) = t {
                 let rate = t.computed as f64 / t.seconds.max(1e-9);
-                println!(
+                crate::output::message(&format!(
                     "{what:>8}: {} rows ({} computed, {} resumed, {} invalid), {:.1}/s",
                     t.rows, t.computed, t.resumed, t.invalid, rate
-                );
+                ));
             }
         }
         let tm = &report.times;
-        println!(
+        crate::output::message(&format!(
             "   times: wall {:.2}s, decode {:.2} CPU-s, waiting for input {:.2}s, transfer {:.2}s, forward {:.2}s, tokenize {:.2}s, write {:.2}s",
             tm.wall, tm.decode_cpu, tm.waiting_for_input, tm.transfer, tm.forward, tm.tokenize, tm.write
-        );
+        ));
         if !report.errors.is_empty() {
             crate::output::message(&format!(
                 "{} item(s) could not be embedded; see {}",
@@ -113,9 +113,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<i32> {
                 args.out.join("errors.jsonl").display()
             ));
         }
-        println!("wrote {}", args.out.join(swan_store::MANIFEST_FILE).display());
+        crate::output::message(&format!("wrote {}", args.out.join(swan_store::MANIFEST_FILE).display()));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `I/N` with `I < N`.

@@ -1,6 +1,5 @@
 //! `swan encode`: embed given image files and caption lines.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -14,7 +13,7 @@ use crate::cli::EncodeArgs;
 
 const DIM: usize = swan_store::EMBED_DIM;
 
-pub fn run(args: EncodeArgs) -> anyhow::Result<i32> {
+pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let padding: TextPadding = args.text_padding.parse().map_err(anyhow::Error::msg)?;
     let dtype: DType = args.dtype.parse().map_err(anyhow::Error::msg)?;
     anyhow::ensure!(matches!(dtype, DType::F32 | DType::F16), "--dtype must be f32 or f16");
@@ -85,18 +84,17 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<i32> {
             dir.display(),
             path.display()
         ));
-        return Ok(0);
+        return Ok(());
     }
 
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = crate::output::stdout();
     for (path, v) in args.images.iter().zip(image_vectors.chunks(DIM)) {
         print_vector(&mut out, args.json, serde_json::json!({ "kind": "image", "file": path }), v)?;
     }
     for ((text, toks), v) in captions.iter().zip(&tokens).zip(caption_vectors.chunks(DIM)) {
         print_vector(&mut out, args.json, serde_json::json!({ "kind": "caption", "text": text, "tokens": toks }), v)?;
     }
-    out.flush()?;
-    Ok(0)
+    Ok(())
 }
 
 fn read_captions(args: &EncodeArgs) -> anyhow::Result<Vec<String>> {
@@ -124,11 +122,10 @@ fn write_npy(path: &Path, dtype: DType, rows: &[f32]) -> anyhow::Result<PathBuf>
     Ok(w.finish()?)
 }
 
-fn print_vector(out: &mut impl Write, json: bool, mut meta: serde_json::Value, v: &[f32]) -> anyhow::Result<()> {
+fn print_vector(out: &mut crate::output::Stdout, json: bool, mut meta: serde_json::Value, v: &[f32]) -> anyhow::Result<()> {
     if json {
         meta["vector"] = serde_json::json!(v);
-        serde_json::to_writer(&mut *out, &meta)?;
-        writeln!(out)?;
+        out.json_line(&meta)?;
     } else {
         let label = meta.get("file").or_else(|| meta.get("text")).map(|l| l.to_string()).unwrap_or_default();
         let head: Vec<String> = v.iter().take(4).map(|x| format!("{x:+.5}")).collect();

@@ -1,7 +1,5 @@
 //! `swan eval`: retrieval metrics with the reference definitions.
 
-use std::io::Write;
-
 use anyhow::{bail, Context};
 use swan_indexer::{Index, LoadOptions};
 use swan_searcher::{ann_report, evaluate_named, evaluate_set, EvalOptions, Metrics, SimMatrix};
@@ -12,7 +10,7 @@ use crate::cli::EvalArgs;
 /// Results per query of the ANN report.
 const K: usize = 10;
 
-pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let options = EvalOptions { scene_recall_at: args.scene_recall.clone() };
     let (metrics, note, ann) = match (&args.sims, &args.embeddings) {
         (Some(sims), _) => {
@@ -65,17 +63,18 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
     } else {
         print_table(&metrics, &note)?;
         if let Some((dir, a)) = &ann {
-            println!(
+            writeln!(
+                crate::output::stdout(),
                 "index {} over {}: {} queries, recall@{} {:.4} vs exact, {:.0} queries/s (1 thread), latency p50 {:.3} ms, p99 {:.3} ms; {} R@1/5/10 {:.2} / {:.2} / {:.2}",
                 dir.display(), a.table, a.queries, a.k, a.recall_at_k, a.qps, a.latency_ms_p50, a.latency_ms_p99, a.direction, a.r1, a.r5, a.r10
-            );
+            )?;
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 fn print_table(m: &Metrics, note: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(out, "{note}")?;
     writeln!(out, "{:<12} {:>7} {:>7} {:>7} {:>6} {:>8}", "", "R@1", "R@5", "R@10", "medR", "meanR")?;
     for (name, r) in [("image->text", &m.i2t), ("text->image", &m.t2i)] {

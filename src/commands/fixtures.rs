@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-pub fn run(out: &Path, spec: swan_fixtures::FixtureSpec, json: bool) -> anyhow::Result<i32> {
+pub fn run(out: &Path, spec: swan_fixtures::FixtureSpec, json: bool) -> anyhow::Result<()> {
     let summary = swan_fixtures::generate(out, &spec).with_context(|| format!("writing fixture corpus to {}", out.display()))?;
     if json {
         crate::output::json_line(&serde_json::json!({
@@ -12,14 +12,14 @@ pub fn run(out: &Path, spec: swan_fixtures::FixtureSpec, json: bool) -> anyhow::
             "scenes": summary.scenes, "bytes": summary.bytes,
         }))?;
     } else {
-        println!(
+        crate::output::message(&format!(
             "wrote {} images, {} captions, {} scenes ({} kB) to {}",
             summary.images,
             summary.captions,
             summary.scenes.len(),
             summary.bytes / 1024,
             out.display()
-        );
+        ));
     }
-    Ok(0)
+    Ok(())
 }

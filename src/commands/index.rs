@@ -10,7 +10,7 @@ use swan_indexer::{BuildParams, Index, Precision, SetTable, Source};
 
 use crate::cli::IndexCommand;
 
-pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
+pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
     let IndexCommand::Build { embeddings, table, npy, out, m, ef_construction, precision, shards, threads, json } = cmd;
     let source = match (&embeddings, &npy) {
         (Some(dir), None) => {
@@ -45,14 +45,18 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
     index.save(&out)?;
     let stats = index.stats();
     if stats.nonfinite_rows > 0 {
-        eprintln!("swan: skipped {} rows of {} that hold NaN or infinite values", stats.nonfinite_rows, source.path().display());
+        crate::output::message(&format!(
+            "skipped {} rows of {} that hold NaN or infinite values",
+            stats.nonfinite_rows,
+            source.path().display()
+        ));
     }
     if json {
         crate::output::json_line(
             &serde_json::json!({ "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats }),
         )?;
     } else {
-        println!(
+        crate::output::message(&format!(
             "indexed {} rows of {} in {:.1}s ({} shard(s), M {m}, ef_construction {ef_construction}, walk {}): {}",
             stats.nodes,
             source.path().display(),
@@ -60,12 +64,12 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<i32> {
             stats.shards,
             precision.name(),
             out.display()
-        );
+        ));
     }
-    Ok(0)
+    Ok(())
 }
 
-pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64, out: &Path, json: bool) -> anyhow::Result<i32> {
+pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64, out: &Path, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(rows >= 1 && centres >= 1, "--rows and --centres must be at least 1");
     let files = swan_indexer::generate(rows, queries, centres, noise, seed, out)?;
     if json {
@@ -73,12 +77,12 @@ pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64,
             &serde_json::json!({ "base": files.base, "queries": files.queries, "manifest": files.manifest, "rows": rows }),
         )?;
     } else {
-        println!(
+        crate::output::message(&format!(
             "wrote {rows} x {} rows to {} and {queries} queries to {}",
             swan_store::EMBED_DIM,
             files.base.display(),
             files.queries.display()
-        );
+        ));
     }
-    Ok(0)
+    Ok(())
 }

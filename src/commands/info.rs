@@ -1,17 +1,15 @@
 //! `swan info`.
 
-use std::io::Write;
-
 use swan_embedder::runtime::{self, CudaLibrary};
 
-pub fn run(probe: Option<&str>, json: bool) -> anyhow::Result<i32> {
+pub fn run(probe: Option<&str>, json: bool) -> anyhow::Result<()> {
     let info = runtime::info();
     let probe = probe.map(runtime::probe).transpose()?;
     if json {
         crate::output::json_line(&serde_json::json!({ "runtime": info, "probe": probe }))?;
-        return Ok(0);
+        return Ok(());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(out, "libtorch     {}", info.libtorch_version.as_deref().unwrap_or("unknown"))?;
     if let Some(path) = &info.libtorch_path {
         writeln!(out, "  from       {}", path.display())?;
@@ -29,5 +27,5 @@ pub fn run(probe: Option<&str>, json: bool) -> anyhow::Result<i32> {
     if let Some(p) = probe {
         writeln!(out, "probe        {}: 256x256 matmul in {:.2} ms, max |device - cpu| = {:.3e}", p.device, p.millis, p.max_abs_diff)?;
     }
-    Ok(0)
+    Ok(())
 }

@@ -6,7 +6,7 @@ use swan_embedder::pipeline::ItemError;
 use swan_store::merge::{merge_sets, TableKind};
 use swan_store::Table;
 
-pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
+pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<()> {
     let merged =
         merge_sets(out, shards, |e: &mut ItemError| (if e.kind == "image" { TableKind::Images } else { TableKind::Captions }, &mut e.row))?;
     let rows = |t: &Option<Table>| t.as_ref().map(|t| t.rows).unwrap_or(0);
@@ -16,7 +16,12 @@ pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<i32> {
             &serde_json::json!({ "out": out, "shards": merged.shards, "images": images, "captions": captions, "errors": merged.errors }),
         )?;
     } else {
-        println!("merged {} shards into {}: {images} images, {captions} captions, {} errors", merged.shards, out.display(), merged.errors);
+        crate::output::message(&format!(
+            "merged {} shards into {}: {images} images, {captions} captions, {} errors",
+            merged.shards,
+            out.display(),
+            merged.errors
+        ));
     }
-    Ok(0)
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! One module per subcommand. Each returns the process exit code: 0 success, 1 nothing
-//! found, 2 error (errors are returned, and printed by `main`).
+//! One module per subcommand. Errors are returned and printed by `main` (exit status 2);
+//! only a search can end with [`Outcome::NothingFound`] (exit status 1).
 
 mod bench;
 mod checkpoint;
@@ -19,8 +19,16 @@ mod vocab;
 
 use crate::cli::{Args, Command};
 
-pub fn run(args: Args) -> anyhow::Result<i32> {
-    match args.command {
+/// How a command that ran without error ended.
+pub enum Outcome {
+    /// Exit status 0.
+    Done,
+    /// Exit status 1: the command ran fine but found nothing; the text says what (stderr).
+    NothingFound(String),
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let done = match args.command {
         Command::Info { probe, json } => info::run(probe.as_deref(), json),
         Command::Corpus(a) => corpus::run(a),
         Command::Fixtures { out, train_per_scene, test_per_scene, seed, json } => {
@@ -32,10 +40,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Vocab(cmd) => vocab::run(cmd),
         Command::Encode(a) => encode::run(a),
         Command::Eval(a) => eval::run(a),
-        Command::Search(a) => search::run(a),
+        Command::Search(a) => return search::run(a),
         Command::Index(cmd) => index::run(cmd),
         Command::Synth { rows, queries, centres, noise, seed, out, json } => index::synth(rows, queries, centres, noise, seed, &out, json),
         Command::Embed(a) => embed::run(a),
         Command::Merge { out, shards, json } => merge::run(&out, &shards, json),
-    }
+    };
+    done.map(|()| Outcome::Done)
 }

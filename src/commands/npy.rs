@@ -1,6 +1,5 @@
 //! `swan npy info` and `swan npy convert`.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -9,7 +8,7 @@ use swan_store::{DType, NpyFile, Start};
 
 use crate::cli::NpyCommand;
 
-pub fn run(cmd: NpyCommand) -> anyhow::Result<i32> {
+pub fn run(cmd: NpyCommand) -> anyhow::Result<()> {
     match cmd {
         NpyCommand::Info { file, json } => info(&file, json),
         NpyCommand::Convert { input, output, dtype, normalize, json } => {
@@ -30,7 +29,7 @@ struct Info {
     norms: Option<NormStats>,
 }
 
-fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
+fn info(path: &Path, json: bool) -> anyhow::Result<()> {
     let file = NpyFile::open(path)?;
     let info = Info {
         file: path.display().to_string(),
@@ -42,9 +41,9 @@ fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
     };
     if json {
         crate::output::json_line(&info)?;
-        return Ok(0);
+        return Ok(());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(out, "{}: {} {:?} ({} rows of {})", info.file, info.dtype, info.shape, info.rows, info.dim)?;
     if let Some(n) = &info.norms {
         let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.6}"));
@@ -58,10 +57,10 @@ fn info(path: &Path, json: bool) -> anyhow::Result<i32> {
             n.non_finite_rows
         )?;
     }
-    Ok(0)
+    Ok(())
 }
 
-fn convert(input: &Path, output: &Path, dtype: DType, normalize: bool, json: bool) -> anyhow::Result<i32> {
+fn convert(input: &Path, output: &Path, dtype: DType, normalize: bool, json: bool) -> anyhow::Result<()> {
     let converter = Converter::open(input, output, ConvertOptions { dtype, normalize })?;
     let spec = converter.spec().clone();
     match converter.start() {
@@ -77,7 +76,8 @@ fn convert(input: &Path, output: &Path, dtype: DType, normalize: bool, json: boo
             &serde_json::json!({ "output": path, "rows": spec.rows, "dim": spec.dim, "dtype": dtype, "normalized": normalize }),
         )?;
     } else {
-        println!("wrote {} ({} rows of {}, {dtype}{})", path.display(), spec.rows, spec.dim, if normalize { ", normalised" } else { "" });
+        let normalised = if normalize { ", normalised" } else { "" };
+        crate::output::message(&format!("wrote {} ({} rows of {}, {dtype}{normalised})", path.display(), spec.rows, spec.dim));
     }
-    Ok(0)
+    Ok(())
 }

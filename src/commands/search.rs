@@ -1,7 +1,5 @@
 //! `swan search`: top-k of an embedding set for a free-text, image or row query.
 
-use std::io::Write;
-
 use anyhow::{bail, Context};
 use serde::Serialize;
 use swan_embedder::pipeline::{load_input, PIXELS};
@@ -11,6 +9,7 @@ use swan_embedder::TextPadding;
 use swan_searcher::{search, Rows};
 use swan_store::{NpyFile, Table};
 
+use super::Outcome;
 use crate::cli::SearchArgs;
 use swan_store::EmbeddingSet;
 
@@ -32,7 +31,7 @@ struct Result_ {
     caption: Option<String>,
 }
 
-pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
+pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.k >= 1, "-k must be at least 1");
     let set = EmbeddingSet::open(&args.embeddings, args.corpus.as_deref(), None)?;
     if let Some(scene) = &args.scene {
@@ -109,12 +108,16 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
             }
         })
         .collect();
+    if results.is_empty() {
+        let scene = args.scene.as_deref().map(|s| format!(" of scene '{s}'")).unwrap_or_default();
+        return Ok(Outcome::NothingFound(format!("no results: no valid row{scene} in {}", file.path().display())));
+    }
     if args.json {
         for r in &results {
             crate::output::json_line(r)?;
         }
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout();
         writeln!(out, "{:>4} {:>8} {:>6}  {:<28} {:<18} caption", "rank", "score", "row", "image", "scene")?;
         for r in &results {
             writeln!(
@@ -129,12 +132,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
             )?;
         }
     }
-    if results.is_empty() {
-        // Exit 1: the search ran and found nothing (no valid row of the scene, say).
-        eprintln!("swan: no results");
-        return Ok(1);
-    }
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 /// The query as a normalised vector, and the default target for its kind.

@@ -1,6 +1,6 @@
 //! `swan vocab build` and `swan vocab tokenize`.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::Context;
 use swan_embedder::text::{tokenize, Vocab};
@@ -8,7 +8,7 @@ use swan_store::{Corpus, CorpusOptions, Layout};
 
 use crate::cli::VocabCommand;
 
-pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
+pub fn run(cmd: VocabCommand) -> anyhow::Result<()> {
     match cmd {
         VocabCommand::Build { corpus, splits, min_count, out, json } => {
             let mut captions = Vec::new();
@@ -25,10 +25,16 @@ pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
                 crate::output::json_line(
                     &serde_json::json!({ "out": out, "words": vocab.len() - 1, "unk": vocab.unk(), "captions": captions.len() }),
                 )?;
-                return Ok(0);
+                return Ok(());
             }
-            println!("wrote {} ({} words + <unk> = {}, from {} captions)", out.display(), vocab.len() - 1, vocab.unk(), captions.len());
-            Ok(0)
+            crate::output::message(&format!(
+                "wrote {} ({} words + <unk> = {}, from {} captions)",
+                out.display(),
+                vocab.len() - 1,
+                vocab.unk(),
+                captions.len()
+            ));
+            Ok(())
         }
         VocabCommand::Tokenize { vocab, file } => {
             let vocab = Vocab::load(&vocab)?;
@@ -37,7 +43,7 @@ pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
             } else {
                 Box::new(std::io::BufReader::new(std::fs::File::open(&file).with_context(|| file.display().to_string())?))
             };
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = crate::output::stdout();
             for (i, line) in reader.split(b'\n').enumerate() {
                 let line = line.with_context(|| file.display().to_string())?;
                 let line = line.strip_suffix(b"\r").unwrap_or(&line);
@@ -55,11 +61,9 @@ pub fn run(cmd: VocabCommand) -> anyhow::Result<i32> {
                 };
                 let tokens = tokenize(&text);
                 let ids: Vec<i64> = tokens.iter().map(|t| vocab.id(t)).collect();
-                serde_json::to_writer(&mut out, &serde_json::json!({ "line": i + 1, "tokens": tokens, "ids": ids }))?;
-                out.write_all(b"\n")?;
+                out.json_line(&serde_json::json!({ "line": i + 1, "tokens": tokens, "ids": ids }))?;
             }
-            out.flush()?;
-            Ok(0)
+            Ok(())
         }
     }
 }

@@ -25,3 +25,37 @@ pub fn json(args: &[&str], cwd: &Path) -> serde_json::Value {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The fixture corpus's images.
+pub fn fixture_images() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/images")
+}
+
+/// A JSON Lines corpus of the first `n` test images of the fixture corpus (or given
+/// paths), two captions each, plus a checkpoint and a vocabulary, in `dir`.
+pub fn setup(dir: &Path, images: &[PathBuf]) {
+    let mut lines = String::new();
+    for (i, p) in images.iter().enumerate() {
+        let caps = [format!("a scene with {i} fields and a road ."), format!("many trees , some houses and water {i} .")];
+        lines += &serde_json::json!({ "image": p, "captions": caps }).to_string();
+        lines.push('\n');
+    }
+    std::fs::write(dir.join("corpus.jsonl"), lines).unwrap();
+    ok(&["checkpoint", "hashinit", "--out", "ckpt.safetensors"], dir);
+    ok(&["vocab", "build", "corpus.jsonl", "--min-count", "1", "--out", "vocab.json"], dir);
+}
+
+/// `n` images of the fixture corpus: `n - 1` JPEGs and a TIFF.
+pub fn first_images(n: usize) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(fixture_images()).unwrap().map(|e| e.unwrap().path()).collect();
+    all.sort();
+    // Both formats: the TIFFs sort after the JPEGs of their scene.
+    let tif = all.iter().find(|p| p.extension().is_some_and(|e| e == "tif")).unwrap().clone();
+    let mut pick: Vec<PathBuf> = all.into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg")).take(n - 1).collect();
+    pick.push(tif);
+    pick
+}
+
+/// `swan embed` of the corpus, checkpoint and vocabulary that [`setup`] writes (add `--out`).
+pub const EMBED: &[&str] =
+    &["embed", "--corpus", "corpus.jsonl", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu"];
