@@ -47,6 +47,10 @@ pub enum Command {
     /// Inspect and convert embedding files (.npy).
     #[command(subcommand)]
     Npy(NpyCommand),
+    /// Train SWAN on a corpus's training split as the reference does, validating every
+    /// epoch; writes best.safetensors, last.safetensors, metrics.jsonl and a resumable
+    /// train-state.safetensors into --out (rerun the same command to resume).
+    Train(TrainArgs),
     /// Embed a whole corpus (or a 1/N slice) into images.npy, captions.npy and a
     /// manifest; resumable after a crash, bad images listed in errors.jsonl.
     Embed(EmbedArgs),
@@ -478,4 +482,80 @@ impl WalkArgs {
     pub fn params(self, k: usize) -> swan_indexer::SearchParams {
         swan_indexer::SearchParams { ef: self.ef.max(k), rerank: self.rerank }
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Corpus (precomp folder or JSON Lines manifest).
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Training split of a precomp corpus.
+    #[arg(long, default_value = "train_verify")]
+    pub train_split: String,
+    /// Validation split ("none": no validation, no best.safetensors).
+    #[arg(long, default_value = "val_verify")]
+    pub val_split: String,
+    /// Image folder of a precomp corpus (default: CORPUS/images).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Vocabulary JSON.
+    #[arg(long)]
+    pub vocab: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Start from this whole swan checkpoint (default: swan-hashinit weights, --seed).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Converted ResNet-50 backbone (safetensors, image_encoder.resnet.* keys).
+    #[arg(long)]
+    pub backbone: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long, default_value_t = 50)]
+    pub epochs: usize,
+    /// Captions per batch.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Adam learning rate (x0.7 at every epoch e with e % 20 == 19).
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    /// Hardest-negative hinge loss instead of the sum over negatives.
+    #[arg(long)]
+    pub max_violation: bool,
+    /// Clip the gradients' global L2 norm.
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Train the ResNet-50 too.
+    #[arg(long)]
+    pub finetune_backbone: bool,
+    /// Stop after this many optimizer steps in total.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Switch Dropout off (BatchNorm stays in training mode).
+    #[arg(long)]
+    pub no_dropout: bool,
+    /// Eval transform instead of random rotation and crop.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Corpus order instead of a shuffle per epoch.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Seed of the initial weights (hashinit), the order, augmentation and dropout.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Save the resumable state every N steps (and at every epoch end).
+    #[arg(long, default_value_t = 100)]
+    pub save_every: u64,
+    /// Log a step line to metrics.jsonl every N steps (0: epoch lines only).
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    /// Device (cpu, cuda, cuda:N; default: cuda if available).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CPU threads for libtorch.
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Print JSON Lines (one per epoch and a summary) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

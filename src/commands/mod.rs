@@ -15,6 +15,7 @@ mod model;
 mod npy;
 mod progress;
 mod search;
+mod train;
 mod vocab;
 
 use crate::cli::{Args, Command};
@@ -43,6 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Search(a) => return search::run(a),
         Command::Index(cmd) => index::run(cmd),
         Command::Synth { rows, queries, centres, noise, seed, out, json } => index::synth(rows, queries, centres, noise, seed, &out, json),
+        Command::Train(a) => train::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Merge { out, shards, json } => merge::run(&out, &shards, json),
     };

@@ -119,6 +119,43 @@ pub fn write_checkpoint(path: &Path, vs: &nn::VarStore, carried: &[(String, Tens
     Ok(swan_store::fsutil::write_atomic(path, &bytes)?)
 }
 
+/// Load the ResNet-50 backbone (`image_encoder.resnet.*` keys, as
+/// `scripts/convert_checkpoint.py` writes a bare ResNet-50) from `path` into `vs`; every
+/// backbone variable must be present with its shape (the classifier head is ignored).
+/// Returns how many tensors were loaded.
+pub(super) fn load_backbone(vs: &nn::VarStore, path: &Path) -> Result<usize> {
+    let fail = |problems: Vec<String>| EmbedError::Checkpoint { path: path.to_owned(), problems };
+    if !path.is_file() {
+        return Err(fail(vec!["backbone file not found".into()]));
+    }
+    let file: HashMap<String, Tensor> =
+        Tensor::read_safetensors(path).map_err(|e| fail(vec![format!("not a readable safetensors file: {e}")]))?.into_iter().collect();
+    let vars = vs.variables();
+    let mut names: Vec<&String> = vars.keys().filter(|k| k.starts_with("image_encoder.resnet.")).collect();
+    names.sort();
+    let mut problems = Vec::new();
+    for name in &names {
+        match file.get(*name) {
+            None => problems.push(format!("missing key {name} {:?}", vars[*name].size())),
+            Some(t) if t.size() != vars[*name].size() => {
+                problems.push(format!("key {name} has shape {:?}, the backbone needs {:?}", t.size(), vars[*name].size()))
+            }
+            Some(t) if !t.is_floating_point() => problems.push(format!("key {name} holds {:?}, not floating point", t.kind())),
+            Some(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+    tch::no_grad(|| {
+        for name in &names {
+            let mut dst = vars[*name].shallow_clone();
+            dst.copy_(&file[*name].to_kind(dst.kind()));
+        }
+    });
+    Ok(names.len())
+}
+
 /// What a load found, for manifests and logs.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CheckpointInfo {

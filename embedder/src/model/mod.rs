@@ -59,6 +59,11 @@ impl Swan {
         Ok((swan, info))
     }
 
+    /// Replace the ResNet-50 backbone's weights with those of `path` (`--backbone`).
+    pub fn load_backbone(&self, path: &Path) -> Result<usize> {
+        checkpoint::load_backbone(&self.vs, path)
+    }
+
     /// Build with swan-hashinit v1 weights for `seed` (parity tests, demos).
     pub fn hashinit(seed: u64, device: Device) -> Swan {
         let swan = Swan::new(device);

@@ -3,10 +3,20 @@
 //! - [`loss`]: the VSE hinge loss, summed or hardest negative.
 //! - [`adam`]: Adam as `torch.optim.Adam` computes it, with saveable state; gradient clipping.
 //! - [`step`]: one step: training-mode forward, loss, backward, Adam.
+//! - [`data`]: the training set over captions, seeded epoch order, collation.
+//! - [`augment`]: the training-time image transform.
+//! - [`state`]: the resumable training state.
+//! - [`run`]: a whole run: epochs, validation, checkpoints, metrics log, resumption.
 
 pub mod adam;
+pub mod augment;
+pub mod data;
 pub mod loss;
+pub mod run;
+pub mod state;
 pub mod step;
 
 pub use adam::{Adam, AdamConfig};
+pub use data::TrainSet;
+pub use run::{run, Event, RunConfig, RunSummary, ValScore, ValSet, Validator};
 pub use step::{StepConfig, StepLoss, Trainer};

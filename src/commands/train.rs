@@ -1,0 +1,144 @@
+//! `swan train`: parse, load the data and the starting weights, run, print.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use swan_embedder::model::{hashinit_unused, read_unused, Swan};
+use swan_embedder::tch::{Device, Tensor};
+use swan_embedder::text::Vocab;
+use swan_embedder::train::{self, Event, RunConfig, StepConfig, TrainSet, Trainer, ValScore, ValSet};
+use swan_embedder::{runtime, EmbedError};
+use swan_searcher::{evaluate_corpus, EvalOptions, SimMatrix};
+use swan_store::{Corpus, CorpusOptions};
+
+use crate::cli::TrainArgs;
+use crate::output::{json_line, message};
+
+fn open(args: &TrainArgs, split: &str) -> anyhow::Result<Corpus> {
+    let opts = CorpusOptions { split: Some(split.to_string()), images: args.images.clone(), ..Default::default() };
+    Ok(Corpus::open(&args.corpus, &opts)?)
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch_size >= 2, "--batch-size must be at least 2 (the loss compares pairs within a batch)");
+    anyhow::ensure!(args.epochs >= 1, "--epochs must be at least 1");
+    if let Some(n) = args.threads {
+        anyhow::ensure!(n >= 1, "--threads must be at least 1");
+        swan_embedder::tch::set_num_threads(n);
+    }
+    let device = match &args.device {
+        Some(d) => runtime::parse_device(d)?,
+        None => Device::cuda_if_available(),
+    };
+    let vocab = Vocab::load(&args.vocab)?;
+    let train_corpus = open(&args, &args.train_split)?;
+    let set = TrainSet::new(&train_corpus, &vocab, &args.train_split)?;
+    if set.missing_images > 0 {
+        message(&format!("{} training captions skipped: their images are missing", set.missing_images));
+    }
+    let val_corpus = if args.val_split == "none" { None } else { Some(open(&args, &args.val_split)?) };
+    let val_set = val_corpus.as_ref().map(|c| ValSet {
+        images: c.images.iter().map(|i| i.path.clone()).collect(),
+        captions: c.captions.iter().map(|cap| vocab.encode(&cap.text)).collect(),
+    });
+
+    let (swan, carried) = match &args.init {
+        Some(path) => {
+            let (swan, _) = Swan::load(path, device).with_context(|| format!("loading --init {}", path.display()))?;
+            (swan, read_unused(path)?)
+        }
+        None => (Swan::hashinit(args.seed, device), hashinit_unused(args.seed)),
+    };
+    if let Some(path) = &args.backbone {
+        let n = swan.load_backbone(path)?;
+        message(&format!("backbone: {n} tensors from {}", path.display()));
+    }
+    let step = StepConfig {
+        lr: args.lr,
+        max_violation: args.max_violation,
+        grad_clip: args.grad_clip,
+        finetune_backbone: args.finetune_backbone,
+        dropout: !args.no_dropout,
+    };
+    let mut trainer = Trainer::new(swan, step);
+    let identity = serde_json::json!({
+        "corpus": args.corpus, "train_split": args.train_split, "val_split": args.val_split, "vocab": args.vocab,
+        "init": args.init, "backbone": args.backbone,
+    })
+    .to_string();
+    let cfg = RunConfig {
+        out: args.out.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        max_steps: args.max_steps,
+        augment: !args.no_augment,
+        shuffle: !args.no_shuffle,
+        seed: args.seed,
+        save_every: args.save_every,
+        log_every: args.log_every,
+        device,
+        identity,
+    };
+
+    let options = EvalOptions::default();
+    let mut validate = |images: &[f32], captions: &[f32]| -> Result<ValScore, EmbedError> {
+        let corpus = val_corpus.as_ref().expect("validator only runs with a validation split");
+        let (ni, nc) = (corpus.images.len() as i64, corpus.captions.len() as i64);
+        let sims = Tensor::from_slice(images).view([ni, 512]).matmul(&Tensor::from_slice(captions).view([nc, 512]).tr());
+        let sims = Vec::<f64>::try_from(sims.to_kind(swan_embedder::tch::Kind::Double).view([-1]))?;
+        let sims = SimMatrix::new(ni as usize, nc as usize, sims).map_err(|e| EmbedError::Stopped(e.to_string()))?;
+        let m = evaluate_corpus(&sims, corpus, &options).map_err(|e| EmbedError::Stopped(e.to_string()))?;
+        Ok(ValScore { mr: m.mr, metrics: serde_json::to_value(&m).expect("metrics serialise") })
+    };
+    let val = val_set.as_ref().map(|v| (v, &mut validate as &mut train::Validator<'_>));
+
+    let bar = if std::io::stderr().is_terminal() && !args.json {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("swan: epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let json = args.json;
+    let mut on_event = |e: Event<'_>| match e {
+        Event::Start { items, batches, resumed } => {
+            bar.set_length(batches as u64);
+            let from = resumed.map(|(e, b)| format!("; resuming at epoch {e}, batch {b}")).unwrap_or_default();
+            if !json {
+                message(&format!("training on {items} pairs, {batches} batches per epoch{from}"));
+            }
+        }
+        Event::Step(s) => {
+            bar.set_prefix(s.epoch.to_string());
+            bar.set_position(s.batch as u64 + 1);
+            bar.set_message(format!("loss {:.4} {:.1} pairs/s", s.loss, s.samples_per_s));
+        }
+        Event::Epoch(r) => {
+            bar.reset();
+            if json {
+                let _ = json_line(r);
+            } else {
+                let val = r.mr.map(|m| format!(", val mR {m:.2}{}", if r.best { " (best)" } else { "" })).unwrap_or_default();
+                bar.suspend(|| {
+                    message(&format!(
+                        "epoch {}: loss {:.4}, {:.1} pairs/s, {:.1} s{val}",
+                        r.epoch, r.loss, r.samples_per_s, r.train_seconds
+                    ))
+                });
+            }
+        }
+    };
+    let summary = train::run(&mut trainer, &set, val, &cfg, &carried, &mut on_event)?;
+    bar.finish_and_clear();
+    if json {
+        json_line(&serde_json::json!({ "summary": summary }))?;
+    } else {
+        let best = summary.best.map(|(m, e)| format!("; best val mR {m:.2} at epoch {e}")).unwrap_or_default();
+        message(&format!("{} epochs, {} steps{best}; checkpoints in {}", summary.epochs, summary.steps, args.out.display()));
+    }
+    Ok(())
+}
