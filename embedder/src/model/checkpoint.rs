@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::Deserialize;
 use tch::{nn, Kind, Tensor};
 
@@ -167,40 +168,68 @@ pub struct CheckpointInfo {
     pub skipped: usize,
 }
 
-pub(super) fn load_into(vs: &nn::VarStore, path: &Path) -> Result<CheckpointInfo> {
-    let sha256 = swan_store::fsutil::sha256_file(path)
-        .map_err(|e| EmbedError::Checkpoint { path: path.to_owned(), problems: vec![e.to_string()] })?;
-    let tensors = Tensor::read_safetensors(path)
-        .map_err(|e| EmbedError::Checkpoint { path: path.to_owned(), problems: vec![format!("not a readable safetensors file: {e}")] })?;
-    let mut file: HashMap<String, Tensor> = tensors.into_iter().collect();
-    let vars = vs.variables();
+/// The variables SWAN holds, `(name, shape)`: the reference keys less the unused ones
+/// (`tests/parity.rs` checks this list against the built model both ways).
+pub fn model_keys() -> Vec<(String, Vec<i64>)> {
+    reference_keys().into_iter().filter(|k| !is_unused(&k.name)).map(|k| (k.name, k.shape)).collect()
+}
+
+/// Check a safetensors file image against the variables `vars` (`(name, shape)`, e.g.
+/// [`model_keys`]) from its header alone: every variable present with its shape and a
+/// floating-point dtype, and no other key but the known-unused reference entries. Returns one
+/// line per problem, empty if the file fits. No tensor is made, so a header that declares
+/// huge or odd shapes is refused before anything is allocated for it.
+pub fn check_safetensors(bytes: &[u8], vars: &[(String, Vec<i64>)]) -> Vec<String> {
+    let file = match SafeTensors::deserialize(bytes) {
+        Ok(file) => file,
+        Err(e) => return vec![format!("not a readable safetensors file: {e:?}")],
+    };
     let mut problems = Vec::new();
+    let mut sorted: Vec<&(String, Vec<i64>)> = vars.iter().collect();
+    sorted.sort();
+    for (name, shape) in sorted {
+        match file.tensor(name) {
+            Err(_) => problems.push(format!("missing key {name} {shape:?}")),
+            Ok(t) if !t.shape().iter().map(|&d| i64::try_from(d).ok()).eq(shape.iter().map(|&d| Some(d))) => {
+                problems.push(format!("key {name} has shape {:?}, the model needs {shape:?}", t.shape()))
+            }
+            Ok(t) if !matches!(t.dtype(), Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64) => {
+                problems.push(format!("key {name} holds {:?}, not floating point", t.dtype()))
+            }
+            Ok(_) => {}
+        }
+    }
+    let mut unexpected: Vec<(String, TensorView)> =
+        file.tensors().into_iter().filter(|(k, _)| !vars.iter().any(|(v, _)| v == k) && !is_unused(k)).collect();
+    unexpected.sort_by(|a, b| a.0.cmp(&b.0));
+    problems.extend(unexpected.into_iter().map(|(k, t)| format!("unexpected key {k} {:?}", t.shape())));
+    problems
+}
+
+pub(super) fn load_into(vs: &nn::VarStore, path: &Path) -> Result<CheckpointInfo> {
+    let refuse = |problems: Vec<String>| EmbedError::Checkpoint { path: path.to_owned(), problems };
+    let sha256 = swan_store::fsutil::sha256_file(path).map_err(|e| refuse(vec![e.to_string()]))?;
+    let bytes = std::fs::read(path).map_err(|source| EmbedError::Io { path: path.to_owned(), source })?;
+    let vars = vs.variables();
     let mut names: Vec<&String> = vars.keys().collect();
     names.sort();
-    for name in &names {
-        match file.get(*name) {
-            None => problems.push(format!("missing key {name} {:?}", vars[*name].size())),
-            Some(t) if t.size() != vars[*name].size() => {
-                problems.push(format!("key {name} has shape {:?}, the model needs {:?}", t.size(), vars[*name].size()))
-            }
-            Some(t) if !t.is_floating_point() => problems.push(format!("key {name} holds {:?}, not floating point", t.kind())),
-            Some(_) => {}
-        }
-    }
-    let mut unexpected: Vec<&String> = file.keys().filter(|k| !vars.contains_key(*k) && !is_unused(k)).collect();
-    unexpected.sort();
-    problems.extend(unexpected.into_iter().map(|k| format!("unexpected key {k} {:?}", file[k].size())));
+    let wanted: Vec<(String, Vec<i64>)> = names.iter().map(|&n| (n.clone(), vars[n].size())).collect();
+    let problems = check_safetensors(&bytes, &wanted);
     if !problems.is_empty() {
-        return Err(EmbedError::Checkpoint { path: path.to_owned(), problems });
+        return Err(refuse(problems));
     }
-    let skipped = file.keys().filter(|k| !vars.contains_key(*k)).count();
-    tch::no_grad(|| {
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| refuse(vec![format!("not a readable safetensors file: {e:?}")]))?;
+    let skipped = file.len().saturating_sub(names.len());
+    tch::no_grad(|| -> Result<()> {
         for name in &names {
-            let src = file.remove(*name).expect("checked above");
+            let view = file.tensor(name).map_err(|e| refuse(vec![format!("key {name}: {e:?}")]))?;
+            let kind = Kind::try_from(view.dtype())?;
+            let src = Tensor::f_from_data_size(view.data(), &vars[*name].size(), kind)?;
             let mut dst = vars[*name].shallow_clone();
-            dst.copy_(&src.to_kind(dst.kind()));
+            dst.f_copy_(&src.f_to_kind(dst.kind())?)?;
         }
-    });
+        Ok(())
+    })?;
     Ok(CheckpointInfo { sha256, loaded: names.len(), skipped })
 }
 

@@ -13,8 +13,8 @@ use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 
 pub use checkpoint::{
-    hashinit_unused, is_dead_parameter, is_unused, read_unused, reference_keys, to_safetensors_bytes, write_hashinit_checkpoint,
-    CheckpointInfo, ReferenceKey,
+    check_safetensors, hashinit_unused, is_dead_parameter, is_unused, model_keys, read_unused, reference_keys, to_safetensors_bytes,
+    write_hashinit_checkpoint, CheckpointInfo, ReferenceKey,
 };
 pub use image::ImageIntermediates;
 pub use layers::{l2norm, Mode};

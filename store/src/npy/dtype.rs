@@ -46,7 +46,9 @@ impl DType {
 
     /// Parse a NumPy `descr`. `Err` carries a message saying why it is not supported.
     pub fn from_descr(descr: &str) -> Result<DType, String> {
-        let (order, code) = descr.split_at(descr.len().min(1));
+        // The byte-order character is ASCII; a descr starting with any other character
+        // (the header is decoded lossily, so anything can be there) has none.
+        let (order, code) = descr.split_at_checked(descr.len().min(1)).unwrap_or(("", descr));
         let dtype = match code {
             "f2" => DType::F16,
             "f4" => DType::F32,
@@ -96,5 +98,19 @@ impl std::str::FromStr for DType {
             "u8" => DType::U8,
             _ => return Err(format!("unknown dtype '{s}' (expected f16, f32, f64, i32, i64 or u8)")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DType;
+
+    #[test]
+    fn descr_starting_with_a_multibyte_character_is_refused_not_a_panic() {
+        // Found by fuzzing (fuzz/regressions/npy/unicode_descr.npy): split_at(1) panicked.
+        let err = DType::from_descr("\u{e9}f4").unwrap_err();
+        assert!(err.contains("unsupported dtype '\u{e9}f4'"), "{err}");
+        assert_eq!(DType::from_descr("<f4"), Ok(DType::F32));
+        assert!(DType::from_descr("").is_err());
     }
 }
