@@ -80,7 +80,7 @@ def npy_seeds():
 
 def manifest_seeds():
     producer = {"model": "swan", "checkpoint_sha256": "ab" * 32, "precision": "fp32", "text_padding": "alone", "swan_version": "0.1.0"}
-    corpus = {"path": "fixtures/corpus", "layout": "precomp", "split": "test", "images": 4, "captions": 20}
+    corpus = {"path": "corpus.jsonl", "layout": "jsonl", "images": 4, "captions": 20}
     images = {"file": "images.npy", "dtype": "f32", "rows": 4, "dim": 3, "items": [[0, 4]], "invalid": [1]}
     captions = {"file": "captions.npy", "dtype": "f32", "rows": 20, "dim": 3, "items": [[0, 20]], "invalid": []}
     base = {"format": "swan-embeddings", "version": 1, "producer": producer, "corpus": corpus, "normalized": True,
@@ -342,8 +342,46 @@ def index_json_seeds():
     put("index_json", "format_only.json", json.dumps({"format": "swan-hnsw", "version": 1}))
 
 
+
+def shard_seeds():
+    """The newest fixture's first shard files without their 16-byte footer (the harness seals
+    its input), and variants of their header fields."""
+    newest = sorted(glob.glob(str(ROOT / "indexer/tests/fixtures/v*")), key=lambda p: int(p.rsplit("v", 1)[1]))[-1]
+    listing = json.loads((Path(newest) / "index/index.json").read_text())
+    shard = listing["shards"][0]
+
+    def field(body, at, value, fmt="<I"):
+        b = bytearray(body)
+        struct.pack_into(fmt, b, at, value)
+        return bytes(b)
+
+    graph = (Path(newest) / "index" / shard["graph"]).read_bytes()[:-16]
+    put("index_graph", "shard0.bin", graph)
+    other = (Path(newest) / "index" / listing["shards"][1]["graph"]).read_bytes()[:-16]
+    put("index_graph", "shard1.bin", other)
+    for name, at, value in [("nodes_plus_one", 16, 201), ("nodes_zero", 16, 0), ("nodes_huge", 16, 0xFFFFFFFF),
+                            ("m_zero", 20, 0), ("m_huge", 20, 0xFFFFFFFF), ("m0_small", 24, 1), ("entry_out", 28, 200),
+                            ("max_level_255", 32, 255), ("max_level_huge", 32, 1 << 20), ("blocks_huge", 36, 0xFFFFFFFF),
+                            ("blocks_zero", 36, 0), ("version_1", 8, 1), ("version_3", 8, 3), ("header_len_0", 12, 0)]:
+        put("index_graph", name + ".bin", field(graph, at, value))
+    put("index_graph", "truncated.bin", graph[: len(graph) // 2])
+    put("index_graph", "header_only.bin", graph[:64])
+    put("index_graph", "empty.bin", b"")
+
+    vecs = (Path(newest) / "index" / shard["vectors"]).read_bytes()[:-16]
+    put("index_vectors", "shard0.bin", vecs)
+    for name, at, value, fmt in [("kind_f16", 16, 1, "<I"), ("kind_per_dim", 16, 3, "<I"), ("kind_9", 16, 9, "<I"),
+                                 ("nodes_plus_one", 20, 201, "<I"), ("dim_zero", 24, 0, "<I"), ("dim_huge", 24, 0xFFFFFFFF, "<I"),
+                                 ("dim_scales_at_huge", 32, 2**64 - 1, "<Q"), ("scales_at_odd", 40, 65, "<Q"),
+                                 ("codes_at_huge", 48, 2**63, "<Q"), ("codes_at_zero", 48, 0, "<Q"), ("version_1", 8, 1, "<I")]:
+        put("index_vectors", name + ".bin", field(vecs, at, value, fmt))
+    put("index_vectors", "truncated.bin", vecs[: len(vecs) // 2])
+    put("index_vectors", "header_only.bin", vecs[:64])
+    put("index_vectors", "graph_instead.bin", graph)
+
+
 if __name__ == "__main__":
-    for target in ["npy", "manifest", "lines", "precomp", "jsonl", "folder", "vocab", "tokenizer", "checkpoint", "index_json"]:
+    for target in ["npy", "manifest", "lines", "precomp", "jsonl", "folder", "vocab", "tokenizer", "checkpoint", "index_json", "index_graph", "index_vectors"]:
         shutil.rmtree(SEEDS / target, ignore_errors=True)
     npy_seeds()
     manifest_seeds()
@@ -355,6 +393,7 @@ if __name__ == "__main__":
     tokenizer_seeds()
     checkpoint_seeds()
     index_json_seeds()
+    shard_seeds()
     for d in sorted(SEEDS.iterdir()):
         print(d.name, len(list(d.iterdir())))
 

@@ -47,6 +47,8 @@ pub const TARGETS: &[Target] = &[
     Target { name: "tokenizer", run: model::tokenizer },
     Target { name: "checkpoint", run: model::checkpoint },
     Target { name: "index_json", run: index::index_json },
+    Target { name: "index_graph", run: index::index_graph },
+    Target { name: "index_vectors", run: index::index_vectors },
 ];
 
 /// The target called `name`.
@@ -55,6 +57,6 @@ pub fn target(name: &str) -> Option<Target> {
 }
 
 pub use corpus::{folder, jsonl, lines, precomp};
-pub use index::index_json;
+pub use index::{index_graph, index_json, index_vectors, seal};
 pub use model::{checkpoint, tokenizer, vocab};
 pub use store::{manifest, npy};

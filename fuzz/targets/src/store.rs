@@ -1,6 +1,6 @@
 //! The store's file formats: `.npy` embedding files and `manifest.json`.
 
-use swan_store::{Manifest, NpyFile};
+use swan_store::{EmbeddingSet, Manifest, NpyFile};
 
 use crate::scratch;
 
@@ -32,24 +32,32 @@ fn read_all(file: &NpyFile) {
 }
 
 /// Bytes as `manifest.json` in a folder that also holds two small tables (`images.npy`
-/// 4 x 3 and `captions.npy` 20 x 3, the shapes of the seeds): load it, open the tables it
-/// lists, and map their rows to corpus items as the CLI does.
+/// 4 x 3 and `captions.npy` 20 x 3, the shapes of the seeds) and a JSON Lines corpus of
+/// 4 images with 5 captions each: load the manifest, open the set as `eval` and `search` do,
+/// and map the table rows to corpus items.
 pub fn manifest(data: &[u8]) {
     let dir = scratch::dir().join("set");
-    if !dir.join("captions.npy").exists() {
+    let corpus = dir.join("corpus.jsonl");
+    if !corpus.exists() {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("harness: {}: {e}", dir.display()));
         for (name, rows) in [("images.npy", 4), ("captions.npy", 20)] {
             let values: Vec<f32> = (0..rows * 3).map(|v| v as f32).collect();
             swan_store::npy::write_f32(&dir.join(name), &[rows, 3], &values).unwrap_or_else(|e| panic!("harness: {e}"));
         }
+        let lines: String =
+            (0..4).map(|i| format!("{{\"image\": \"{i}.jpg\", \"captions\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}}\n")).collect();
+        scratch::write(&corpus, lines.as_bytes());
     }
     scratch::write(&dir.join(swan_store::MANIFEST_FILE), data);
-    let Ok(manifest) = Manifest::load(&dir) else { return };
-    for table in manifest.images.iter().chain(&manifest.captions) {
-        if let Ok(file) = Manifest::open_table(&dir, table) {
-            read_all(&file);
-            let items = table.item_indices();
-            assert_eq!(items.len(), file.rows(), "a loaded table maps every row of its file to one item");
-        }
+    if Manifest::load(&dir).is_err() {
+        return;
+    }
+    let Ok(set) = EmbeddingSet::open(&dir, Some(&corpus), None) else { return };
+    for (opened, count) in [(&set.images, set.corpus.images.len()), (&set.captions, set.corpus.captions.len())] {
+        let Some((file, table)) = opened else { continue };
+        read_all(file);
+        let items = table.item_indices();
+        assert_eq!(items.len(), file.rows(), "an opened table maps every row of its file to one item");
+        assert!(items.iter().all(|&i| i < count), "an opened table maps rows to items of its corpus");
     }
 }

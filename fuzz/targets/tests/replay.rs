@@ -198,7 +198,7 @@ macro_rules! replay_tests {
     };
 }
 
-replay_tests!(npy, manifest, lines, precomp, jsonl, folder, vocab, tokenizer, checkpoint, index_json);
+replay_tests!(npy, manifest, lines, precomp, jsonl, folder, vocab, tokenizer, checkpoint, index_json, index_graph, index_vectors);
 
 #[test]
 fn every_corpus_folder_names_a_target() {
