@@ -15,7 +15,7 @@ fn index_build_refuses_bad_shard_counts_zero_width_rows_and_foreign_folders() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("18446744073709551615 shards is more than the 16 rows to index"));
     let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 0), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

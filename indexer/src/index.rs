@@ -1036,7 +1036,8 @@ mod tests {
         let path = idir.join(INDEX_FILE);
         let good: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let shard = |i: usize| good["shards"][i].clone();
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        type Edit<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
+        let cases: Vec<(&str, Edit, &str)> = vec![
             (
                 "missing shard",
                 Box::new(|m| m["shards"] = serde_json::json!([shard(0), shard(1)])),

@@ -33,6 +33,7 @@ fn tail_mask(len: usize) -> __mmask16 {
     ((1u32 << len) - 1) as __mmask16
 }
 
+#[allow(clippy::needless_range_loop)] // `l` picks both the accumulator and the 16-lane block
 #[target_feature(enable = "avx512f")]
 unsafe fn dot4_f32_impl(q: &[&[f32]; 4], r: &[f32]) -> [f32; 4] {
     let n = q.iter().fold(r.len(), |m, x| m.min(x.len()));
