@@ -62,6 +62,25 @@ fn embedded_rows_equal_swan_encode_of_the_same_items() {
         let d = vec_of(v).iter().zip(&cap_rows[i * 512..(i + 1) * 512]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(d <= 1e-6, "caption {i}: max abs diff {d:e}");
     }
+
+    // Campaign 19: the same items written with --out name no corpus on disk; the set is
+    // searched from another folder all the same (before: "(command line): no such file or
+    // folder"), its hits scored as the printed vectors say.
+    let json_at = args.iter().position(|a| *a == "--json").unwrap();
+    args.splice(json_at..=json_at, ["--out", "encoded"]);
+    ok(&args, dir.path());
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let search = ["search", "--embeddings", "../encoded", "--row", "images:1", "-k", "2", "--json"];
+    let hits: Vec<serde_json::Value> = ok(&search, &elsewhere).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hits.len(), caps.len());
+    let query = vec_of(&encoded[1]);
+    for h in &hits {
+        assert!(h["image"].is_null() && h["caption"].is_null(), "{h}");
+        let caption = &encoded[images.len() + h["row"].as_u64().unwrap() as usize];
+        let dot: f32 = query.iter().zip(vec_of(caption)).map(|(a, b)| a * b).sum();
+        assert!((h["score"].as_f64().unwrap() as f32 - dot).abs() < 1e-4, "{h} vs {dot}");
+    }
 }
 
 #[test]

@@ -36,3 +36,47 @@ fn index_build_refuses_bad_shard_counts_zero_width_rows_and_foreign_folders() {
     ok(&["index", "build", "--npy", "set/base.npy", "--out", "idx", "--m", "4", "--ef-construction", "16"], d);
     ok(&["index", "build", "--npy", "set/base.npy", "--out", "idx", "--m", "4", "--ef-construction", "16", "--shards", "2"], d);
 }
+
+#[test]
+fn a_synth_set_is_searched_and_its_index_evaluated_from_another_folder() {
+    // Campaign 19: a `swan synth` set names no corpus on disk ("synthetic"); search and eval
+    // failed with "synthetic: no such file or folder" (later: "this set has no corpus").
+    let dir = tempfile::tempdir().unwrap();
+    let (d, elsewhere) = (dir.path(), dir.path().join("elsewhere"));
+    std::fs::create_dir(&elsewhere).unwrap();
+    ok(&["synth", "--rows", "300", "--queries", "4", "--out", "set"], d);
+    ok(&["index", "build", "--embeddings", "set", "--table", "images", "--out", "idx", "--m", "8", "--ef-construction", "64"], d);
+    let search = ["search", "--embeddings", "../set", "--row", "captions:2", "-k", "5", "--json"];
+    let hits = |args: &[&str]| -> Vec<(u64, String)> {
+        let out = ok(args, &elsewhere);
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|h| {
+                assert!(h["image"].is_null() && h["scene"].is_null() && h["caption"].is_null(), "no names without a corpus: {h}");
+                (h["row"].as_u64().unwrap(), format!("{:.5}", h["score"].as_f64().unwrap()))
+            })
+            .collect()
+    };
+    let exact = hits(&search);
+    assert_eq!(exact.len(), 5);
+    // Through the index (ef well above the row count's needs): the same rows and scores.
+    assert_eq!(hits(&[&search[..], &["--index", "../idx", "--ef", "300"]].concat()), exact);
+
+    let out = swan(&["eval", "--embeddings", "../set", "--index", "../idx", "--json"], &elsewhere);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["exact"].is_null() && report["ann"]["r1"].is_null(), "no pairs, no R@K: {report}");
+    assert_eq!((report["ann"]["queries"].as_u64(), report["ann"]["direction"].as_str()), (Some(4), Some("text->image")));
+    assert!(report["ann"]["recall_at_k"].as_f64().unwrap() > 0.5, "{report}");
+
+    // What needs the corpus says so, with exit 2: exact metrics and scene filters.
+    for args in [&["eval", "--embeddings", "../set"][..], &[&search[..], &["--scene", "x"]].concat()] {
+        let out = swan(args, &elsewhere);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("this set has no corpus on disk") && err.contains("pass --corpus with a corpus of 300 images and 4 captions"),
+            "{err}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use swan_indexer::{Index, LoadOptions};
-use swan_searcher::{ann_report, evaluate_named, evaluate_set, EvalOptions, Metrics, SimMatrix};
+use swan_searcher::{ann_report, evaluate_named, evaluate_set, EvalOptions, Metrics, Selection, SimMatrix};
 use swan_store::EmbeddingSet;
 
 use crate::cli::EvalArgs;
@@ -19,12 +19,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(filenames).with_context(|| filenames.display().to_string())?;
             let names: Vec<&str> = text.lines().map(str::trim).collect();
             let m = evaluate_named(&sims_matrix, &names, filenames, &options)?;
-            (m, format!("{} ({} x {})", sims.display(), sims_matrix.n_images(), sims_matrix.n_captions()), None)
+            (Some(m), format!("{} ({} x {})", sims.display(), sims_matrix.n_images(), sims_matrix.n_captions()), None)
         }
         (None, Some(dir)) => {
             let set = EmbeddingSet::open(dir, args.corpus.as_deref(), args.images.as_deref())?;
-            let (m, sel) = evaluate_set(&set, &options)?;
+            // A set made without a corpus (swan synth, swan encode --out) pairs no caption with
+            // an image: only its index can be measured (against exact search).
+            let (m, sel) = match (&set.corpus, &args.index) {
+                (None, Some(_)) => (None, Selection::new(&set)?),
+                (None, None) => {
+                    bail!("{}; or give --index IDX to measure an index over it against exact search", set.corpus().unwrap_err())
+                }
+                _ => evaluate_set(&set, &options).map(|(m, sel)| (Some(m), sel))?,
+            };
             let mut note = format!("{} ({} images x {} captions)", dir.display(), sel.image_rows.len(), sel.caption_rows.len());
+            if m.is_none() {
+                note += "; no corpus, so no retrieval metrics (pass --corpus for them)";
+            }
             if sel.excluded_images + sel.excluded_captions > 0 {
                 note += &format!(
                     "; {} invalid images and {} captions (invalid or of those images) excluded",
@@ -53,7 +64,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     if args.json {
         match &ann {
-            None => crate::output::json_line(&metrics)?,
+            None => crate::output::json_line(&metrics.expect("without --index the set was evaluated"))?,
             Some((dir, ann)) => {
                 let mut ann = serde_json::to_value(ann)?;
                 ann["index"] = dir.display().to_string().into();
@@ -61,12 +72,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
     } else {
-        print_table(&metrics, &note)?;
+        match &metrics {
+            Some(m) => print_table(m, &note)?,
+            None => writeln!(crate::output::stdout(), "{note}")?,
+        }
         if let Some((dir, a)) = &ann {
+            let recall = match (a.r1, a.r5, a.r10) {
+                (Some(r1), Some(r5), Some(r10)) => format!("; {} R@1/5/10 {r1:.2} / {r5:.2} / {r10:.2}", a.direction),
+                _ => String::new(),
+            };
             writeln!(
                 crate::output::stdout(),
-                "index {} over {}: {} queries, recall@{} {:.4} vs exact, {:.0} queries/s (1 thread), latency p50 {:.3} ms, p99 {:.3} ms; {} R@1/5/10 {:.2} / {:.2} / {:.2}",
-                dir.display(), a.table, a.queries, a.k, a.recall_at_k, a.qps, a.latency_ms_p50, a.latency_ms_p99, a.direction, a.r1, a.r5, a.r10
+                "index {} over {}: {} queries, recall@{} {:.4} vs exact, {:.0} queries/s (1 thread), latency p50 {:.3} ms, p99 {:.3} ms{recall}",
+                dir.display(), a.table, a.queries, a.k, a.recall_at_k, a.qps, a.latency_ms_p50, a.latency_ms_p99
             )?;
         }
     }

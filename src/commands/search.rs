@@ -24,8 +24,9 @@ struct Result_ {
     rank: usize,
     score: f32,
     row: u32,
-    /// Image file name (image hits) or the caption's image (caption hits).
-    image: String,
+    /// Image file name (image hits) or the caption's image (caption hits); none for a set
+    /// made without a corpus (swan synth, swan encode --out), whose rows have no names.
+    image: Option<String>,
     scene: Option<String>,
     /// The caption (caption hits) or the image's first caption (image hits).
     caption: Option<String>,
@@ -35,7 +36,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.k >= 1, "-k must be at least 1");
     let set = EmbeddingSet::open(&args.embeddings, args.corpus.as_deref(), None)?;
     if let Some(scene) = &args.scene {
-        let mut scenes: Vec<&str> = set.corpus.images.iter().filter_map(|i| i.scene.as_deref()).collect();
+        let mut scenes: Vec<&str> = set.corpus()?.images.iter().filter_map(|i| i.scene.as_deref()).collect();
         scenes.sort_unstable();
         scenes.dedup();
         anyhow::ensure!(
@@ -61,12 +62,16 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let rows = Rows::from_npy(file)?.with_invalid(&table.invalid)?;
     anyhow::ensure!(table.invalid.len() < table.rows, "{}: every row is marked invalid: nothing to search", file.path().display());
     let items = table.item_indices();
-    let corpus = &set.corpus;
-    let image_of = |row: usize| match target {
-        Target::Images => items[row],
-        Target::Captions => corpus.captions[items[row]].image,
+    // A set made without a corpus is searched all the same; its hits just have no names.
+    let corpus = set.corpus.as_ref();
+    let image_of = |row: usize| -> Option<usize> {
+        Some(match target {
+            Target::Images => items[row],
+            Target::Captions => corpus?.captions[items[row]].image,
+        })
     };
-    let scene_ok = |row: usize| args.scene.as_deref().is_none_or(|s| corpus.images[image_of(row)].scene.as_deref() == Some(s));
+    let scene_of = |row: usize| -> Option<&str> { corpus?.images[image_of(row)?].scene.as_deref() };
+    let scene_ok = |row: usize| args.scene.as_deref().is_none_or(|s| scene_of(row) == Some(s));
     let filter: &(dyn Fn(usize) -> bool + Sync) = &scene_ok;
     // The scene filter is applied inside the search, so k results come back whenever k
     // rows of the scene exist.
@@ -88,24 +93,23 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             searcher.search_filtered(&query, args.k, &args.walk.params(args.k), args.scene.is_some().then_some(&row_filter as _))?.to_vec()
         }
     };
-    let by_image = corpus.captions_by_image();
+    let by_image = corpus.map(|c| c.captions_by_image()).unwrap_or_default();
     let results: Vec<Result_> = hits
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let image = image_of(h.id as usize);
-            let caption = match target {
-                Target::Captions => Some(corpus.captions[items[h.id as usize]].text.clone()),
-                Target::Images => by_image[image].first().map(|&c| corpus.captions[c].text.clone()),
+            let row = h.id as usize;
+            let (image, scene, caption) = match (corpus, image_of(row)) {
+                (Some(corpus), Some(image)) => {
+                    let caption = match target {
+                        Target::Captions => Some(corpus.captions[items[row]].text.clone()),
+                        Target::Images => by_image[image].first().map(|&c| corpus.captions[c].text.clone()),
+                    };
+                    (Some(corpus.images[image].name.clone()), corpus.images[image].scene.clone(), caption)
+                }
+                _ => (None, None, None),
             };
-            Result_ {
-                rank: i + 1,
-                score: h.score,
-                row: h.id,
-                image: corpus.images[image].name.clone(),
-                scene: corpus.images[image].scene.clone(),
-                caption,
-            }
+            Result_ { rank: i + 1, score: h.score, row: h.id, image, scene, caption }
         })
         .collect();
     if results.is_empty() {
@@ -126,7 +130,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                 r.rank,
                 r.score,
                 r.row,
-                r.image,
+                r.image.as_deref().unwrap_or("-"),
                 r.scene.as_deref().unwrap_or("-"),
                 r.caption.as_deref().unwrap_or("")
             )?;

@@ -35,12 +35,13 @@ pub struct AnnReport {
     pub latency_ms_p50: f64,
     /// 99th-percentile latency, milliseconds.
     pub latency_ms_p99: f64,
-    /// R@1 of the direction, from the index's answers (percent).
-    pub r1: f64,
+    /// R@1 of the direction, from the index's answers (percent); `None` for a set without
+    /// a corpus, whose queries have no right answer.
+    pub r1: Option<f64>,
     /// R@5.
-    pub r5: f64,
+    pub r5: Option<f64>,
     /// R@10.
-    pub r10: f64,
+    pub r10: Option<f64>,
 }
 
 /// Ask `index`, built over `set`'s images or captions, every query of `selection` (from
@@ -63,16 +64,20 @@ pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &Index, k: u
             set.dir.display()
         )));
     };
-    // Queries (rows of the other table), the rows that may answer, and each query's answers.
-    let (query_file, query_rows, base_file, base_rows, base_len, targets): (_, &[usize], _, &[usize], usize, Vec<Vec<u32>>) = if over_images
-    {
-        let t = selection.caption_image.iter().map(|&i| vec![selection.image_rows[i] as u32]).collect();
+    // Queries (rows of the other table), the rows that may answer, and each query's answers
+    // (where the selection pairs captions with images).
+    type Targets = Option<Vec<Vec<u32>>>;
+    let (query_file, query_rows, base_file, base_rows, base_len, targets): (_, &[usize], _, &[usize], usize, Targets) = if over_images {
+        let t = selection.caption_image.as_ref().map(|c| c.iter().map(|&i| vec![selection.image_rows[i] as u32]).collect());
         (cap_file, &selection.caption_rows, img_file, &selection.image_rows, img_table.rows, t)
     } else {
-        let mut t = vec![Vec::new(); selection.image_rows.len()];
-        for (&row, &i) in selection.caption_rows.iter().zip(&selection.caption_image) {
-            t[i].push(row as u32);
-        }
+        let t = selection.caption_image.as_ref().map(|caption_image| {
+            let mut t = vec![Vec::new(); selection.image_rows.len()];
+            for (&row, &i) in selection.caption_rows.iter().zip(caption_image) {
+                t[i].push(row as u32);
+            }
+            t
+        });
         (img_file, &selection.image_rows, cap_file, &selection.caption_rows, cap_table.rows, t)
     };
     if query_rows.is_empty() {
@@ -99,13 +104,14 @@ pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &Index, k: u
     let mut latencies = Vec::with_capacity(query_rows.len());
     let (mut overlap, mut hits_at) = (0usize, [0usize; 3]);
     let start = Instant::now();
-    for (i, target) in targets.iter().enumerate() {
+    for i in 0..query_rows.len() {
         let t = Instant::now();
         let q = &queries[i * dim..(i + 1) * dim];
         let found: &[Hit] = searcher.search_filtered(q, k, params, needs_filter.then_some(&filter as _))?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
         let exact_ids: HashSet<u32> = exact[i].iter().map(|h| h.id).collect();
         overlap += found.iter().filter(|h| exact_ids.contains(&h.id)).count();
+        let Some(target) = targets.as_ref().map(|t| &t[i]) else { continue };
         // Ties are broken by corpus item, as in the exact table, not by row.
         let rank = found.iter().filter(|h| target.contains(&h.id)).map(|t| found.iter().filter(|h| before(h, t)).count()).min();
         for (slot, cut) in hits_at.iter_mut().zip([1, 5, 10]) {
@@ -127,8 +133,8 @@ pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &Index, k: u
         qps: n / secs.max(f64::MIN_POSITIVE),
         latency_ms_p50: pct(0.5),
         latency_ms_p99: pct(0.99),
-        r1: 100.0 * hits_at[0] as f64 / n,
-        r5: 100.0 * hits_at[1] as f64 / n,
-        r10: 100.0 * hits_at[2] as f64 / n,
+        r1: targets.is_some().then(|| 100.0 * hits_at[0] as f64 / n),
+        r5: targets.is_some().then(|| 100.0 * hits_at[1] as f64 / n),
+        r10: targets.is_some().then(|| 100.0 * hits_at[2] as f64 / n),
     })
 }

@@ -9,6 +9,10 @@
 //!
 //! The same selection drives the ANN report ([`ann_report`]), so the index's text -> image
 //! queries are exactly the exact table's.
+//!
+//! A set made without a corpus (`swan synth`, `swan encode --out`) has no caption-image
+//! pairs: its selection holds every valid row ([`Selection::caption_image`] is `None`), its
+//! index can still be measured against exact search, but retrieval metrics need a corpus.
 
 mod ann;
 #[cfg(test)]
@@ -17,7 +21,7 @@ mod tests;
 use std::collections::HashSet;
 
 use swan_store::corpus::scene_from_name;
-use swan_store::EmbeddingSet;
+use swan_store::{CorpusRef, EmbeddingSet, Table};
 
 use crate::error::{Error, Result};
 use crate::metrics::{evaluate, EvalOptions, Metrics, SimMatrix};
@@ -32,8 +36,9 @@ pub struct Selection {
     pub image_rows: Vec<usize>,
     /// Caption-table rows taking part, by ascending corpus caption index.
     pub caption_rows: Vec<usize>,
-    /// For each of `caption_rows`, the position of its image in `image_rows`.
-    pub caption_image: Vec<usize>,
+    /// For each of `caption_rows`, the position of its image in `image_rows`; `None` for a
+    /// set without a corpus, whose captions (queries) describe no image.
+    pub caption_image: Option<Vec<usize>>,
     /// Scene label of each of `image_rows`.
     pub scenes: Vec<Option<String>>,
     /// Image rows left out (invalid).
@@ -48,7 +53,7 @@ impl Selection {
         let (Some((_, images)), Some((_, captions))) = (&set.images, &set.captions) else {
             return Err(Error::Invalid(format!("{}: evaluation needs both image and caption embeddings", set.dir.display())));
         };
-        let corpus = &set.corpus;
+        let Some(corpus) = &set.corpus else { return Ok(Selection::unpaired(images, captions, &set.manifest.corpus)) };
         let bad_images: HashSet<usize> = images.invalid.iter().copied().collect();
         let bad_captions: HashSet<usize> = captions.invalid.iter().copied().collect();
         let image_row = images.rows_by_item(corpus.images.len());
@@ -78,13 +83,33 @@ impl Selection {
         }
         let excluded_images = images.rows - image_rows.len();
         let excluded_captions = captions.rows - caption_rows.len();
-        Ok(Selection { image_rows, caption_rows, caption_image, scenes, excluded_images, excluded_captions })
+        Ok(Selection { image_rows, caption_rows, caption_image: Some(caption_image), scenes, excluded_images, excluded_captions })
+    }
+
+    /// Every valid row of both tables, in item order, with no pairs and no scenes.
+    fn unpaired(images: &Table, captions: &Table, corpus: &CorpusRef) -> Selection {
+        let valid = |t: &Table, items: usize| -> Vec<usize> {
+            let bad: HashSet<usize> = t.invalid.iter().copied().collect();
+            t.rows_by_item(items).into_iter().flatten().filter(|r| !bad.contains(r)).collect()
+        };
+        let (image_rows, caption_rows) = (valid(images, corpus.images), valid(captions, corpus.captions));
+        Selection {
+            scenes: vec![None; image_rows.len()],
+            excluded_images: images.rows - image_rows.len(),
+            excluded_captions: captions.rows - caption_rows.len(),
+            image_rows,
+            caption_rows,
+            caption_image: None,
+        }
     }
 }
 
 /// The metrics of `set` over the images and captions [`Selection::new`] keeps.
 pub fn evaluate_set(set: &EmbeddingSet, options: &EvalOptions) -> Result<(Metrics, Selection)> {
+    // Which caption describes which image is the corpus's to say.
+    set.corpus()?;
     let selection = Selection::new(set)?;
+    let Some(caption_image) = &selection.caption_image else { unreachable!("a set with a corpus is paired") };
     let (Some((img_file, _)), Some((cap_file, _))) = (&set.images, &set.captions) else { unreachable!("Selection::new checked") };
     let full = SimMatrix::from_embeddings(&Rows::from_npy(img_file)?, &Rows::from_npy(cap_file)?)?;
     let identity = |rows: &[usize], n: usize| rows.len() == n && rows.iter().enumerate().all(|(i, &r)| i == r);
@@ -100,7 +125,7 @@ pub fn evaluate_set(set: &EmbeddingSet, options: &EvalOptions) -> Result<(Metric
     };
     let labels: Vec<Option<&str>> = selection.scenes.iter().map(Option::as_deref).collect();
     let has_labels = labels.iter().any(Option::is_some);
-    let metrics = evaluate(&sims, &selection.caption_image, has_labels.then_some(&labels[..]), options)?;
+    let metrics = evaluate(&sims, caption_image, has_labels.then_some(&labels[..]), options)?;
     Ok((metrics, selection))
 }
 

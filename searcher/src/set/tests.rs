@@ -127,14 +127,35 @@ fn ann_queries_are_the_exact_tables_queries() {
     let r = ann_report(&set, &sel, &index, 10, &wide).unwrap();
     assert_eq!((r.direction, r.queries), ("text->image", IMAGES * PER_IMAGE - 6 - 1));
     assert_eq!(r.recall_at_k, 1.0);
-    assert_eq!((r.r1, r.r5, r.r10), (m.t2i.r1, m.t2i.r5, m.t2i.r10));
+    assert_eq!((r.r1, r.r5, r.r10), (Some(m.t2i.r1), Some(m.t2i.r5), Some(m.t2i.r10)));
 
     // Over captions: the images are the queries, and the captions of invalid images
     // (which the index holds: only captions.invalid is skipped at build) never answer.
     let index = index_over(&dir, SetTable::Captions, Precision::Full);
     let r = ann_report(&set, &sel, &index, 10, &wide).unwrap();
     assert_eq!((r.direction, r.queries, r.recall_at_k), ("image->text", IMAGES - 2, 1.0));
-    assert_eq!((r.r1, r.r5, r.r10), (m.i2t.r1, m.i2t.r5, m.i2t.r10));
+    assert_eq!((r.r1, r.r5, r.r10), (Some(m.i2t.r1), Some(m.i2t.r5), Some(m.i2t.r10)));
+}
+
+#[test]
+fn a_set_without_a_corpus_has_an_ann_report_but_no_retrieval_metrics() {
+    // Campaign 19: a set made by `swan synth` or `swan encode --out` could not be opened
+    // ("synthetic: no such file or folder"); its index can be measured against exact search,
+    // but without a corpus no caption has a right image.
+    let root = tempfile::tempdir().unwrap();
+    let dir = write_set(root.path(), true, &[2], &[4]);
+    let mut m = Manifest::load(&dir).unwrap();
+    (m.corpus.path, m.corpus.layout) = ("synthetic".into(), "folder".into());
+    m.save(&dir).unwrap();
+    let set = open(&dir);
+    let e = evaluate_set(&set, &EvalOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("this set has no corpus on disk"), "{e}");
+    let sel = Selection::new(&set).unwrap();
+    assert_eq!((sel.caption_image.as_ref(), sel.image_rows.len(), sel.caption_rows.len()), (None, IMAGES - 1, IMAGES * PER_IMAGE - 1));
+    let index = index_over(&dir, SetTable::Images, Precision::Full);
+    let r = ann_report(&set, &sel, &index, 10, &SearchParams { ef: 64, rerank: 8 }).unwrap();
+    assert_eq!((r.direction, r.queries, r.recall_at_k), ("text->image", IMAGES * PER_IMAGE - 1, 1.0));
+    assert_eq!((r.r1, r.r5, r.r10), (None, None, None));
 }
 
 #[test]
@@ -145,7 +166,7 @@ fn no_queries_is_an_error_not_a_panic() {
     let set = open(&dir);
     let mut sel = Selection::new(&set).unwrap();
     sel.caption_rows.clear();
-    sel.caption_image.clear();
+    sel.caption_image = Some(Vec::new());
     let index = index_over(&dir, SetTable::Images, Precision::Int8);
     let e = ann_report(&set, &sel, &index, 10, &SearchParams::default()).unwrap_err().to_string();
     assert!(e.contains("no valid queries"), "{e}");
