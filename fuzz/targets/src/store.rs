@@ -53,7 +53,8 @@ pub fn manifest(data: &[u8]) {
         return;
     }
     let Ok(set) = EmbeddingSet::open(&dir, Some(&corpus), None) else { return };
-    for (opened, count) in [(&set.images, set.corpus.images.len()), (&set.captions, set.corpus.captions.len())] {
+    let corpus = set.corpus().expect("a set opened with --corpus has its corpus");
+    for (opened, count) in [(&set.images, corpus.images.len()), (&set.captions, corpus.captions.len())] {
         let Some((file, table)) = opened else { continue };
         read_all(file);
         let items = table.item_indices();
