@@ -325,9 +325,11 @@ pub struct EmbedArgs {
     /// Items per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Rows per durable chunk (the unit of resumption and of --shard slices).
-    #[arg(long, default_value_t = 1024)]
-    pub chunk_rows: usize,
+    /// Rows per durable chunk (the unit of resumption and of --shard slices), a multiple of
+    /// --batch-size [default: 1024 rounded up to a multiple of --batch-size]. Caption chunks
+    /// are further rounded up to whole --text-padding shards.
+    #[arg(long)]
+    pub chunk_rows: Option<usize>,
     /// Decode threads (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -343,6 +345,10 @@ pub struct EmbedArgs {
     /// Stop at the first unreadable image or caption instead of listing it.
     #[arg(long)]
     pub strict: bool,
+    /// Discard unfinished work in --out instead of resuming it (needed when it was made
+    /// with other inputs or settings).
+    #[arg(long)]
+    pub restart: bool,
     /// Skip images.
     #[arg(long)]
     pub no_images: bool,

@@ -7,7 +7,6 @@ use common::{first_images, ok, setup, swan, EMBED};
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// `swan embed` into `out`, which must succeed; its report (stderr).
 fn embed(dir: &Path, out: &str, extra: &[&str]) -> String {
@@ -163,52 +162,206 @@ fn shards_merge_to_the_unsharded_bytes() {
     ok(&args, dir.path());
     let out = swan(&["merge", "--out", "bad", "s0", "other"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("shards must share checkpoint"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shards must share checkpoint") && err.contains("checkpoint_sha256: \""), "{err}");
 }
 
-fn progress_chunks(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|t| t.lines().count().saturating_sub(2)).unwrap_or(0)
+/// Run `swan embed` with `SWAN_TEST_FAILPOINT=point`: it must abort there.
+fn embed_until(dir: &Path, out: &str, extra: &[&str], point: &str) {
+    let mut args: Vec<&str> = EMBED.to_vec();
+    args.extend(["--out", out]);
+    args.extend(extra);
+    let run = Command::new(env!("CARGO_BIN_EXE_swan")).args(&args).env("SWAN_TEST_FAILPOINT", point).current_dir(dir).output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains(&format!("SWAN_TEST_FAILPOINT={point}")), "did not stop at {point}: {err}");
+    assert!(!dir.join(out).join("manifest.json").exists(), "{point}: a manifest after a crash");
 }
 
+fn set_files_equal(a: &Path, b: &Path, what: &str) {
+    for f in ["images.npy", "captions.npy", "manifest.json", "errors.jsonl"] {
+        assert!(read(a.join(f)) == read(b.join(f)), "{f} differs {what}");
+    }
+}
+
+/// Campaign items 24 and 10: killed at any chunk (deterministic kill points, not a timer),
+/// a rerun resumes to byte-identical files.
 #[test]
 fn killed_embed_resumes_to_identical_files() {
     let dir = tempfile::tempdir().unwrap();
-    let images = first_images(8);
-    setup(dir.path(), &images);
-    let common = ["--batch-size", "1", "--chunk-rows", "1", "--workers", "1"];
+    setup(dir.path(), &first_images(4));
+    let common = ["--batch-size", "1", "--chunk-rows", "1", "--workers", "1", "--text-padding", "shard:2"];
     embed(dir.path(), "reference", &common);
+    for point in ["after-images-chunk-1", "after-captions-chunk-0", "after-captions-chunk-2", "after-images-rename"] {
+        let out = format!("killed-{point}");
+        embed_until(dir.path(), &out, &common, point);
+        let log = embed(dir.path(), &out, &common);
+        if point == "after-captions-chunk-2" {
+            assert!(log.contains("(0 computed, 4 resumed") && log.contains("(2 computed, 6 resumed"), "{log}");
+        }
+        set_files_equal(&dir.path().join("reference"), &dir.path().join(&out), &format!("after a kill at {point}"));
+        assert!(!dir.path().join(&out).join("resume.json").exists());
+    }
+}
 
+/// Campaign item 7 / issue item 1: unfinished work made with another corpus content or
+/// vocabulary is not resumed; the refusal names the difference; --restart discards it.
+#[test]
+fn resuming_with_other_inputs_is_refused_naming_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &first_images(3));
+    let common = ["--batch-size", "1", "--chunk-rows", "1", "--text-padding", "alone", "--no-images"];
+    embed_until(dir.path(), "out", &common, "after-captions-chunk-1");
+    // Swap two lines of the JSON Lines corpus: same counts, same files, other order.
+    let corpus = std::fs::read_to_string(dir.path().join("corpus.jsonl")).unwrap();
+    let mut lines: Vec<&str> = corpus.lines().collect();
+    lines.swap(0, 1);
+    std::fs::write(dir.path().join("corpus.jsonl"), lines.join("\n") + "\n").unwrap();
     let mut args: Vec<&str> = EMBED.to_vec();
-    args.extend(["--out", "killed"]);
+    args.extend(["--out", "out"]);
     args.extend(common);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_swan")).args(&args).current_dir(dir.path()).spawn().unwrap();
-    // A point that varies from run to run: after 1 to 6 of the 8 image chunks.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize;
-    let kill_after = 1 + nanos % 6;
-    let progress = dir.path().join("killed/images.npy.progress");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while progress_chunks(&progress) < kill_after {
-        assert!(Instant::now() < deadline, "no progress");
-        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(!dir.path().join("killed/manifest.json").exists());
-    assert!(!dir.path().join("killed/images.npy").exists());
+    let run = swan(&args, dir.path());
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("holds an unfinished job made with other inputs") && err.contains("corpus.sha256: \""), "{err}");
+    assert!(!err.contains("producer."), "only the corpus differs: {err}");
+    // Another vocabulary (same words, other order: other ids), lines restored.
+    std::fs::write(dir.path().join("corpus.jsonl"), corpus).unwrap();
+    let vocab: serde_json::Value = serde_json::from_slice(&read(dir.path().join("vocab.json"))).unwrap();
+    let mut by_id: Vec<(u64, String)> =
+        vocab["idx2word"].as_object().unwrap().iter().map(|(i, w)| (i.parse().unwrap(), w.as_str().unwrap().to_owned())).collect();
+    by_id.sort();
+    let mut words: Vec<String> = by_id.into_iter().map(|(_, w)| w).collect();
+    let n = words.len();
+    words[..n - 1].reverse(); // <unk> keeps the last id
+    let word2idx: serde_json::Map<String, serde_json::Value> = words.iter().enumerate().map(|(i, w)| (w.clone(), (i + 1).into())).collect();
+    let idx2word: serde_json::Map<String, serde_json::Value> =
+        words.iter().enumerate().map(|(i, w)| ((i + 1).to_string(), w.clone().into())).collect();
+    let other = serde_json::json!({"word2idx": word2idx, "idx2word": idx2word, "idx": words.len() + 1});
+    std::fs::write(dir.path().join("other-vocab.json"), other.to_string()).unwrap();
+    let args: Vec<&str> = args.iter().map(|&a| if a == "vocab.json" { "other-vocab.json" } else { a }).collect();
+    let run = swan(&args, dir.path());
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("producer.vocab_sha256: \"") && !err.contains("corpus.sha256"), "{err}");
+    // --restart discards the unfinished work and computes everything with the new inputs.
+    let mut restart = args.clone();
+    restart.push("--restart");
+    let run = swan(&restart, dir.path());
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success() && log.contains("(6 computed, 0 resumed"), "{log}");
+    let manifest: serde_json::Value = serde_json::from_slice(&read(dir.path().join("out/manifest.json"))).unwrap();
+    assert_eq!(manifest["producer"]["vocab_sha256"].as_str().map(str::len), Some(64), "{manifest}");
+    assert_eq!(manifest["corpus"]["sha256"].as_str().map(str::len), Some(64), "{manifest}");
+}
 
-    let out = embed(dir.path(), "killed", &common);
-    assert!(out.contains("resumed"), "{out}");
-    let resumed: usize = out
-        .lines()
-        .find(|l| l.contains("images:"))
-        .and_then(|l| l.split(" computed, ").nth(1))
-        .and_then(|r| r.split(' ').next())
-        .unwrap()
-        .parse()
+/// Campaign item 18: a second job into a folder being written fails at once, naming the holder.
+#[test]
+fn a_second_embed_into_a_locked_folder_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &first_images(2));
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let _held = swan_embedder::pipeline::DirLock::acquire(&dir.path().join("out")).unwrap();
+    let mut args: Vec<&str> = EMBED.to_vec();
+    args.extend(["--out", "out"]);
+    let run = swan(&args, dir.path());
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains(&format!("out is being written by pid {} (since ", std::process::id())), "{err}");
+    assert!(!dir.path().join("out/resume.json").exists(), "nothing was started");
+}
+
+/// Campaign item 8: re-embedding into a set with another checkpoint and dying between the
+/// final renames leaves no set (no manifest over files of two models), and a rerun finishes it.
+#[test]
+fn a_crash_between_the_renames_leaves_no_mixed_set() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &first_images(2));
+    ok(&["checkpoint", "hashinit", "--seed", "2", "--out", "other.safetensors"], dir.path());
+    let common = ["--batch-size", "2", "--chunk-rows", "2"];
+    embed(dir.path(), "out", &common);
+    let other: Vec<&str> = EMBED.iter().map(|&a| if a == "ckpt.safetensors" { "other.safetensors" } else { a }).collect();
+    let mut args = other.clone();
+    args.extend(["--out", "out"]);
+    args.extend(common);
+    let run = Command::new(env!("CARGO_BIN_EXE_swan"))
+        .args(&args)
+        .env("SWAN_TEST_FAILPOINT", "after-images-rename")
+        .current_dir(dir.path())
+        .output()
         .unwrap();
-    assert!(resumed >= kill_after, "resumed {resumed} of {kill_after}\n{out}");
-    for f in ["images.npy", "captions.npy", "manifest.json", "errors.jsonl"] {
-        assert!(read(dir.path().join("reference").join(f)) == read(dir.path().join("killed").join(f)), "{f} differs after resume");
+    assert!(!run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(!dir.path().join("out/manifest.json").exists(), "the old manifest must not describe the new images");
+    let eval = swan(&["eval", "--embeddings", "out"], dir.path());
+    assert_eq!(eval.status.code(), Some(2), "eval must refuse a folder that is no set");
+    ok(&args, dir.path());
+    let mut fresh = other.clone();
+    fresh.extend(["--out", "fresh"]);
+    fresh.extend(common);
+    ok(&fresh, dir.path());
+    set_files_equal(&dir.path().join("fresh"), &dir.path().join("out"), "between a finished rerun and a fresh run");
+}
+
+/// Campaign item 12 / issue item 3: a checkpoint with NaN weights gives rows marked
+/// invalid ("non-finite embedding"), not a set of NaN rows that claims to be normalised;
+/// --strict stops at the first.
+#[test]
+fn non_finite_rows_are_marked_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &first_images(2));
+    // Poison one bias of each branch in the safetensors file (image: the aggregation
+    // layer; text: the GRU's input bias), which every row's computation uses.
+    let path = dir.path().join("ckpt.safetensors");
+    let mut bytes = read(&path);
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let mut poisoned = 0;
+    for (name, t) in header.as_object().unwrap() {
+        if name == "agg.fc_1.bias" || name == "text_encoder.rnn.bias_ih_l0" {
+            let start = 8 + header_len + t["data_offsets"][0].as_u64().unwrap() as usize;
+            bytes[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+            poisoned += 1;
+        }
     }
+    assert_eq!(poisoned, 2, "{header}");
+    std::fs::write(&path, bytes).unwrap();
+    embed(dir.path(), "out", &[]);
+    let manifest: serde_json::Value = serde_json::from_slice(&read(dir.path().join("out/manifest.json"))).unwrap();
+    assert_eq!(manifest["images"]["invalid"], serde_json::json!([0, 1]), "{manifest}");
+    assert_eq!(manifest["captions"]["invalid"], serde_json::json!([0, 1, 2, 3]), "{manifest}");
+    let errors = std::fs::read_to_string(dir.path().join("out/errors.jsonl")).unwrap();
+    assert_eq!(errors.lines().filter(|l| l.contains("non-finite embedding")).count(), 6, "{errors}");
+    for table in ["images.npy", "captions.npy"] {
+        assert!(rows(&dir.path().join("out").join(table)).iter().all(|&v| v == 0.0), "{table}: invalid rows are zero, not NaN");
+    }
+    let mut args: Vec<&str> = EMBED.to_vec();
+    args.extend(["--out", "strict", "--strict"]);
+    let run = swan(&args, dir.path());
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("non-finite embedding"));
+}
+
+/// Campaign items 2, 16, 22 and 23: sizes that would reach an allocation are refused with
+/// a message naming the flag, before the model loads.
+#[test]
+fn oversized_flags_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &first_images(2));
+    let cases: [(&[&str], &str); 6] = [
+        (&["--batch-size", "1000000"], "--batch-size must be between 1 and 4096, got 1000000"),
+        (&["--batch-size", "9223372036854775808"], "--batch-size must be between 1 and 4096"),
+        (&["--chunk-rows", "18446744073709551615"], "--chunk-rows must be between 1 and 1048576, got 18446744073709551615"),
+        (&["--batch-size", "64", "--chunk-rows", "100"], "--chunk-rows 100 is not a multiple of --batch-size 64 (try 64 or 128)"),
+        (&["--threads", "100000"], "--threads must be between 1 and"),
+        (&["--workers", "100000"], "--workers must be between 1 and"),
+    ];
+    for (extra, want) in cases {
+        let mut args: Vec<&str> = EMBED.to_vec();
+        args.extend(["--out", "out"]);
+        args.extend(extra);
+        let run = swan(&args, dir.path());
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    assert!(!dir.path().join("out").exists(), "nothing was written");
 }

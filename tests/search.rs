@@ -48,14 +48,14 @@ fn write_set(root: &Path, images: usize, bad_images: &[usize]) {
     std::fs::create_dir_all(&set).unwrap();
     swan_store::npy::write_f32(&set.join("images.npy"), &[images, DIM], &img).unwrap();
     swan_store::npy::write_f32(&set.join("captions.npy"), &[2 * images, DIM], &cap).unwrap();
-    let producer =
-        Producer { model: "test".into(), checkpoint_sha256: None, precision: "fp32".into(), text_padding: None, swan_version: "0".into() };
+    let producer = Producer { model: "test".into(), precision: "fp32".into(), swan_version: "0".into(), ..Producer::default() };
     let corpus = CorpusRef {
         path: CorpusRef::path_for(&root.join("corpus.jsonl"), &set),
         layout: "jsonl".into(),
         split: None,
         images,
         captions: 2 * images,
+        sha256: None,
     };
     let mut m = Manifest::new(producer, corpus, true);
     m.images = Some(Table { invalid: bad_images.to_vec(), ..Table::identity("images.npy", DType::F32, images, DIM) });

@@ -31,6 +31,8 @@ impl EncoderConfig {
 pub struct Encoder {
     swan: Swan,
     config: EncoderConfig,
+    /// SHA-256 of the checkpoint file the weights came from (`None`: hashinit or built in memory).
+    checkpoint_sha256: Option<String>,
 }
 
 /// `(x / 255 - mean) / std` per channel, in `f32`: torchvision's `ToTensor` then
@@ -62,7 +64,26 @@ impl Encoder {
         if config.channels_last {
             swan.set_channels_last();
         }
-        Ok(Encoder { swan, config })
+        Ok(Encoder { swan, config, checkpoint_sha256: None })
+    }
+
+    /// Load `checkpoint` (safetensors with the reference key names) for `config`.
+    pub fn load(checkpoint: &std::path::Path, config: EncoderConfig) -> Result<Encoder> {
+        // Before any CUDA work: fp32 must switch TF32 off first.
+        config.precision.prepare(config.device).map_err(EmbedError::Input)?;
+        let (swan, info) = Swan::load(checkpoint, config.device)?;
+        Ok(Encoder { checkpoint_sha256: Some(info.sha256), ..Encoder::new(swan, config)? })
+    }
+
+    /// swan-hashinit v1 weights for `seed` (demos, benchmarks, parity tests).
+    pub fn hashinit(seed: u64, config: EncoderConfig) -> Result<Encoder> {
+        config.precision.prepare(config.device).map_err(EmbedError::Input)?;
+        Encoder::new(Swan::hashinit(seed, config.device), config)
+    }
+
+    /// SHA-256 of the checkpoint file the weights were loaded from, if any.
+    pub fn checkpoint_sha256(&self) -> Option<&str> {
+        self.checkpoint_sha256.as_deref()
     }
 
     /// The configuration.
@@ -134,6 +155,53 @@ impl Encoder {
         let n = (pixels.len() / IMAGE_FLOATS) as i64;
         let images = Tensor::from_slice(pixels).view([n, 3, IMAGE_SIZE, IMAGE_SIZE]);
         Ok(Vec::<f32>::try_from(self.encode_image_tensor(&images)?.view([-1]))?)
+    }
+
+    /// Encode resized 8-bit images given as bytes, `n x 256 x 256 x 3` (HWC) back to back,
+    /// as [`load_input`](crate::pipeline::load_input) fills them; returns `n x 512`.
+    pub fn encode_pixels(&self, pixels: &[u8]) -> Result<Vec<f32>> {
+        let n = pixels.len() / crate::pipeline::PIXELS;
+        if n == 0 || pixels.len() % crate::pipeline::PIXELS != 0 {
+            return Err(EmbedError::Input(format!("{} bytes is not a whole number of 256 x 256 x 3 images", pixels.len())));
+        }
+        let input = Tensor::f_from_slice(pixels)?.f_view([n as i64, IMAGE_SIZE, IMAGE_SIZE, 3])?;
+        Ok(Vec::<f32>::try_from(self.encode_image_u8(&input)?.f_view([-1])?)?)
+    }
+
+    /// Encode image files (decoded, converted to RGB and resized as `swan embed` does, so
+    /// both give identical vectors for the same file), `batch` per forward pass; returns
+    /// `n x 512` in input order. The first unreadable file is an error.
+    pub fn encode_image_files(&self, paths: &[std::path::PathBuf], batch: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(paths.len() * swan_store::EMBED_DIM);
+        for group in paths.chunks(batch.max(1)) {
+            let mut pixels = vec![0u8; crate::pipeline::PIXELS * group.len()];
+            for (path, buf) in group.iter().zip(pixels.chunks_mut(crate::pipeline::PIXELS)) {
+                crate::pipeline::load_input(path, buf)?;
+            }
+            out.extend(self.encode_pixels(&pixels)?);
+        }
+        Ok(out)
+    }
+
+    /// Encode an image file's bytes held in memory (JPEG, PNG or TIFF); `origin` names it
+    /// in messages. Returns one 512-d vector.
+    pub fn encode_image_bytes(&self, bytes: &[u8], origin: &std::path::Path) -> Result<Vec<f32>> {
+        let mut pixels = vec![0u8; crate::pipeline::PIXELS];
+        crate::pipeline::fit(&crate::image::decode_bytes(bytes, origin)?, &mut pixels);
+        self.encode_pixels(&pixels)
+    }
+
+    /// Encode caption texts: tokenised and looked up in `vocab`, padded per `padding`, at
+    /// most `max_batch` per forward pass. Returns `n x 512` in input order.
+    pub fn encode_texts(
+        &self,
+        vocab: &crate::text::Vocab,
+        texts: &[impl AsRef<str>],
+        padding: TextPadding,
+        max_batch: usize,
+    ) -> Result<Vec<f32>> {
+        let ids: Vec<Vec<i64>> = texts.iter().map(|t| vocab.encode(t.as_ref())).collect();
+        self.encode_captions(&ids, padding, max_batch)
     }
 
     /// Encode captions given as token ids (empty = the empty caption), padded per

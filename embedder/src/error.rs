@@ -34,6 +34,26 @@ pub enum EmbedError {
     /// The job was stopped (`--strict` on a bad item, or a failure elsewhere).
     #[error("{0}")]
     Stopped(String),
+    /// Another job holds the output folder.
+    #[error("{} is being written by {holder}", dir.display())]
+    Locked {
+        /// The output folder.
+        dir: PathBuf,
+        /// Who holds it: `pid N (since TIME)`.
+        holder: String,
+    },
+    /// The output folder holds unfinished work made with other inputs or settings.
+    #[error(
+        "{} holds an unfinished job made with other inputs; it differs in\n  {}\nrerun with the same inputs to resume it, or pass --restart to discard it",
+        dir.display(),
+        differences.join("\n  ")
+    )]
+    ResumeMismatch {
+        /// The output folder.
+        dir: PathBuf,
+        /// `field: earlier vs now`, one per difference.
+        differences: Vec<String>,
+    },
     /// A file-system error.
     #[error("{}: {source}", path.display())]
     Io {

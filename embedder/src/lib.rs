@@ -37,5 +37,7 @@ pub use encoder::{Encoder, EncoderConfig, IMAGE_FLOATS};
 pub use error::{EmbedError, Result};
 pub use padding::TextPadding;
 pub use precision::Precision;
+/// Values per embedding (both branches).
+pub use swan_store::EMBED_DIM;
 /// The `tch` this crate is built on, so callers name devices and kinds with the same types.
 pub use tch;

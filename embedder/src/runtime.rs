@@ -132,6 +132,17 @@ mod tests {
     }
 
     #[test]
+    fn thread_counts_are_bounded() {
+        let max = max_threads();
+        assert_eq!(check_threads("--threads", 1).unwrap(), 1);
+        assert_eq!(check_threads("--threads", max as i64).unwrap(), max);
+        for bad in [0, -1, max as i64 + 1, 100_000] {
+            let err = check_threads("--threads", bad).unwrap_err().to_string();
+            assert_eq!(err, format!("--threads must be between 1 and {max} (4 per available core), got {bad}"));
+        }
+    }
+
+    #[test]
     fn parses_version_files() {
         let dir = std::env::temp_dir().join(format!("swan-version-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -165,6 +176,49 @@ pub enum DeviceError {
     /// libtorch failed while computing.
     #[error("libtorch error on {0}: {1}")]
     Torch(String, tch::TchError),
+    /// A thread count outside `1..=max`.
+    #[error("{what} must be between 1 and {max} (4 per available core), got {got}")]
+    Threads {
+        /// The setting, as the user named it.
+        what: &'static str,
+        /// What was asked for.
+        got: i64,
+        /// The most allowed.
+        max: usize,
+    },
+}
+
+/// The most threads a thread setting may ask for: 4 per available core. More only
+/// thrash (100000 threads took minutes to start on one image).
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Check a thread count named `what` (for messages) against `1..=`[`max_threads`].
+pub fn check_threads(what: &'static str, n: i64) -> Result<usize, DeviceError> {
+    let max = max_threads();
+    if n < 1 || n as u64 > max as u64 {
+        return Err(DeviceError::Threads { what, got: n, max });
+    }
+    Ok(n as usize)
+}
+
+/// Set libtorch's intra-op CPU threads (`--threads`), bounded by [`max_threads`].
+pub fn set_threads(n: i32) -> Result<(), DeviceError> {
+    check_threads("--threads", n as i64)?;
+    tch::set_num_threads(n);
+    Ok(())
+}
+
+/// Intra-op CPU threads libtorch uses.
+pub fn cpu_threads() -> i32 {
+    tch::get_num_threads()
+}
+
+/// The first CUDA device if there is one, else the CPU.
+pub fn default_device() -> tch::Device {
+    init();
+    tch::Device::cuda_if_available()
 }
 
 /// Parse `cpu`, `cuda` or `cuda:N` and check the device exists.

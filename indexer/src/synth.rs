@@ -160,9 +160,16 @@ impl SynthSpec {
             precision: "fp32".into(),
             text_padding: None,
             swan_version: env!("CARGO_PKG_VERSION").into(),
+            ..Producer::default()
         };
-        let corpus =
-            CorpusRef { path: "synthetic".into(), layout: "folder".into(), split: None, images: self.rows, captions: self.queries };
+        let corpus = CorpusRef {
+            path: "synthetic".into(),
+            layout: "folder".into(),
+            split: None,
+            images: self.rows,
+            captions: self.queries,
+            sha256: None,
+        };
         let mut manifest = Manifest::new(producer, corpus, true);
         manifest.images = Some(Table::identity("base.npy", DType::F32, self.rows, self.dim));
         manifest.captions = Some(Table::identity("queries.npy", DType::F32, self.queries, self.dim));

@@ -9,8 +9,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         return decode(&args, corpus);
     }
     // Throughput does not depend on the weights: hashinit unless a checkpoint is given.
-    let loaded = super::model::load(&args.model, Some(1))?;
-    let enc = &loaded.encoder;
+    let enc = &super::model::load(&args.model, Some(1))?;
     let cfg = enc.config();
     let mut results = Vec::new();
     if args.image_batch > 0 {
@@ -32,7 +31,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         None => None,
     };
     let device = format!("{:?}", cfg.device);
-    let threads = swan_embedder::tch::get_num_threads();
+    let threads = swan_embedder::runtime::cpu_threads();
     if args.json {
         crate::output::json_line(&serde_json::json!({
             "device": device, "precision": cfg.precision, "channels_last": cfg.channels_last, "cpu_threads": threads,

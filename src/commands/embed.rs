@@ -3,14 +3,12 @@
 use anyhow::Context;
 use swan_embedder::pipeline::{EmbedJob, EmbedOptions};
 use swan_embedder::text::Vocab;
-use swan_store::{Corpus, CorpusOptions, CorpusRef, DType, Manifest, Producer, Table};
+use swan_store::{Corpus, CorpusOptions, DType};
 
 use crate::cli::EmbedArgs;
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let dtype: DType = args.dtype.parse().map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(matches!(dtype, DType::F32 | DType::F16), "--dtype must be f32 or f16");
-    anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
     let padding = args.text_padding.parse().map_err(anyhow::Error::msg)?;
     let shard = parse_shard(args.shard.as_deref())?;
     let options = CorpusOptions { layout: None, split: Some(args.split.clone()), images: args.images.clone() };
@@ -27,35 +25,12 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
             anyhow::bail!("--strict: {w}");
         }
     }
-    let loaded = super::model::load(&args.model, None)?;
-    let cfg = loaded.encoder.config();
-    let checkpoint = loaded.checkpoint_sha256.clone().unwrap_or_default();
-    let corpus_ref = CorpusRef {
-        path: CorpusRef::path_for(&args.corpus, &args.out),
-        layout: corpus.layout.name().into(),
-        split: corpus.split.clone(),
-        images: corpus.images.len(),
-        captions: corpus.captions.len(),
-    };
-    // Progress is reused only for the same inputs, model and numerics.
-    let key = format!(
-        "swan {} corpus={} layout={} split={:?} n={}/{} ckpt={checkpoint} precision={} channels_last={} dtype={dtype} batch={}",
-        env!("CARGO_PKG_VERSION"),
-        args.corpus.canonicalize().unwrap_or(args.corpus.clone()).display(),
-        corpus_ref.layout,
-        corpus_ref.split,
-        corpus_ref.images,
-        corpus_ref.captions,
-        cfg.precision,
-        cfg.channels_last,
-        args.batch_size
-    );
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let options = EmbedOptions {
         out_dir: args.out.clone(),
         dtype,
         batch_size: args.batch_size,
-        chunk_rows: args.chunk_rows,
+        chunk_rows: args.chunk_rows.unwrap_or_else(|| EmbedOptions::default_chunk_rows(args.batch_size)),
         workers,
         queue_depth: args.queue,
         padding,
@@ -63,28 +38,15 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         strict: args.strict,
         images: want_images,
         captions: want_captions,
+        restart: args.restart,
     };
+    // Checked before the model loads: a bad flag fails at once.
+    options.check()?;
+    let encoder = super::model::load(&args.model, None)?;
+    let cfg = encoder.config();
     let bars = super::progress::Bars::new(args.json);
-    let job = EmbedJob { corpus: &corpus, encoder: &loaded.encoder, vocab: vocab.as_ref(), options, key, progress: &bars };
+    let job = EmbedJob { corpus: &corpus, encoder: &encoder, vocab: vocab.as_ref(), options, progress: &bars };
     let report = job.run()?;
-
-    let producer = Producer {
-        model: "swan".into(),
-        checkpoint_sha256: loaded.checkpoint_sha256.clone(),
-        precision: cfg.precision.to_string(),
-        text_padding: want_captions.then(|| padding.to_string()),
-        swan_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let mut manifest = Manifest::new(producer, corpus_ref, true);
-    if let Some(t) = &report.images {
-        let invalid = report.errors.iter().filter(|e| e.kind == "image").map(|e| e.row).collect();
-        manifest.images = Some(Table { items: vec![t.items], invalid, ..Table::identity("images.npy", dtype, t.rows, 512) });
-    }
-    if let Some(t) = &report.captions {
-        manifest.captions = Some(Table { items: vec![t.items], ..Table::identity("captions.npy", dtype, t.rows, 512) });
-    }
-    // Written last: a folder whose manifest lists a file is a complete set.
-    manifest.save(&args.out)?;
 
     if args.json {
         crate::output::json_line(&serde_json::json!({

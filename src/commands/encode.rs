@@ -1,17 +1,12 @@
 //! `swan encode`: embed given image files and caption lines.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{bail, Context};
-use swan_embedder::pipeline::{load_input, PIXELS};
-use swan_embedder::tch::Tensor;
+use anyhow::bail;
+use swan_embedder::pipeline::{producer, save_vectors, Vectors};
 use swan_embedder::text::{tokenize, Vocab};
 use swan_embedder::TextPadding;
-use swan_store::{CorpusRef, DType, Manifest, NpyWriter, Producer, Table, WriteSpec};
+use swan_store::{CorpusRef, DType, EMBED_DIM};
 
 use crate::cli::EncodeArgs;
-
-const DIM: usize = swan_store::EMBED_DIM;
 
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let padding: TextPadding = args.text_padding.parse().map_err(anyhow::Error::msg)?;
@@ -27,56 +22,30 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         (None, false) => bail!("--vocab is required to encode captions"),
         (None, true) => None,
     };
-    let loaded = super::model::load(&args.model, None)?;
-    let enc = &loaded.encoder;
-
-    // The same input path as `swan embed` (8-bit pixels, normalised on the device), so
-    // both commands give identical vectors for the same file.
-    let mut image_vectors = Vec::with_capacity(args.images.len() * DIM);
-    for batch in args.images.chunks(args.batch_size) {
-        let mut pixels = vec![0u8; PIXELS * batch.len()];
-        for (path, out) in batch.iter().zip(pixels.chunks_mut(PIXELS)) {
-            load_input(path, out)?;
-        }
-        let input = Tensor::from_slice(&pixels).view([batch.len() as i64, 256, 256, 3]);
-        image_vectors.extend(Vec::<f32>::try_from(enc.encode_image_u8(&input)?.view([-1]))?);
-    }
-    let tokens: Vec<Vec<String>> = captions.iter().map(|c| tokenize(c)).collect();
+    let enc = super::model::load(&args.model, None)?;
+    let image_vectors = enc.encode_image_files(&args.images, args.batch_size)?;
     let caption_vectors = match &vocab {
-        Some(v) => {
-            let ids: Vec<Vec<i64>> = tokens.iter().map(|t| t.iter().map(|w| v.id(w)).collect()).collect();
-            enc.encode_captions(&ids, padding, args.batch_size)?
-        }
+        Some(v) => enc.encode_texts(v, &captions, padding, args.batch_size)?,
         None => Vec::new(),
     };
 
     if let Some(dir) = &args.out {
-        let cfg = enc.config();
-        let producer = Producer {
-            model: "swan".into(),
-            checkpoint_sha256: loaded.checkpoint_sha256.clone(),
-            precision: cfg.precision.to_string(),
-            text_padding: (!captions.is_empty()).then(|| padding.to_string()),
-            swan_version: env!("CARGO_PKG_VERSION").into(),
-        };
+        let has_captions = !captions.is_empty();
+        let vocab = vocab.as_ref().filter(|_| has_captions);
+        let producer = producer(&enc, vocab, has_captions.then_some(padding), !args.images.is_empty(), args.batch_size);
         let corpus = CorpusRef {
             path: "(command line)".into(),
             layout: "files".into(),
             split: None,
             images: args.images.len(),
             captions: captions.len(),
+            sha256: None,
         };
-        let mut manifest = Manifest::new(producer, corpus, true);
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-        if !args.images.is_empty() {
-            write_npy(&dir.join("images.npy"), dtype, &image_vectors)?;
-            manifest.images = Some(Table::identity("images.npy", dtype, args.images.len(), DIM));
-        }
-        if !captions.is_empty() {
-            write_npy(&dir.join("captions.npy"), dtype, &caption_vectors)?;
-            manifest.captions = Some(Table::identity("captions.npy", dtype, captions.len(), DIM));
-        }
-        let path = manifest.save(dir)?;
+        let vectors = Vectors {
+            images: (!args.images.is_empty()).then_some(&image_vectors[..]),
+            captions: has_captions.then_some(&caption_vectors[..]),
+        };
+        let path = save_vectors(dir, producer, corpus, dtype, vectors)?;
         crate::output::message(&format!(
             "wrote {} images and {} captions to {} ({})",
             args.images.len(),
@@ -87,11 +56,12 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    let tokens: Vec<Vec<String>> = captions.iter().map(|c| tokenize(c)).collect();
     let mut out = crate::output::stdout();
-    for (path, v) in args.images.iter().zip(image_vectors.chunks(DIM)) {
+    for (path, v) in args.images.iter().zip(image_vectors.chunks(EMBED_DIM)) {
         print_vector(&mut out, args.json, serde_json::json!({ "kind": "image", "file": path }), v)?;
     }
-    for ((text, toks), v) in captions.iter().zip(&tokens).zip(caption_vectors.chunks(DIM)) {
+    for ((text, toks), v) in captions.iter().zip(&tokens).zip(caption_vectors.chunks(EMBED_DIM)) {
         print_vector(&mut out, args.json, serde_json::json!({ "kind": "caption", "text": text, "tokens": toks }), v)?;
     }
     Ok(())
@@ -110,16 +80,6 @@ fn read_captions(args: &EncodeArgs) -> anyhow::Result<Vec<String>> {
         captions.extend(lines);
     }
     Ok(captions)
-}
-
-fn write_npy(path: &Path, dtype: DType, rows: &[f32]) -> anyhow::Result<PathBuf> {
-    let n = rows.len() / DIM;
-    let spec = WriteSpec { dtype, rows: n, dim: DIM, chunk_rows: n.max(1), key: "encode".into() };
-    let mut w = NpyWriter::create(path, spec)?;
-    if n > 0 {
-        w.write_chunk(0, rows)?;
-    }
-    Ok(w.finish()?)
 }
 
 fn print_vector(out: &mut crate::output::Stdout, json: bool, mut meta: serde_json::Value, v: &[f32]) -> anyhow::Result<()> {

@@ -2,13 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use swan_embedder::pipeline::ItemError;
+use swan_embedder::pipeline::{ItemError, ItemKind};
 use swan_store::merge::{merge_sets, TableKind};
 use swan_store::Table;
 
 pub fn run(out: &Path, shards: &[PathBuf], json: bool) -> anyhow::Result<()> {
-    let merged =
-        merge_sets(out, shards, |e: &mut ItemError| (if e.kind == "image" { TableKind::Images } else { TableKind::Captions }, &mut e.row))?;
+    let merged = merge_sets(out, shards, |e: &mut ItemError| {
+        (if e.kind == ItemKind::Image { TableKind::Images } else { TableKind::Captions }, &mut e.row)
+    })?;
     let rows = |t: &Option<Table>| t.as_ref().map(|t| t.rows).unwrap_or(0);
     let (images, captions) = (rows(&merged.manifest.images), rows(&merged.manifest.captions));
     if json {

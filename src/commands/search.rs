@@ -2,8 +2,6 @@
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use swan_embedder::pipeline::{load_input, PIXELS};
-use swan_embedder::tch::Tensor;
 use swan_embedder::text::Vocab;
 use swan_embedder::TextPadding;
 use swan_searcher::{search, Rows};
@@ -19,8 +17,9 @@ enum Target {
     Captions,
 }
 
+/// One line of output.
 #[derive(Serialize)]
-struct Result_ {
+struct Line {
     rank: usize,
     score: f32,
     row: u32,
@@ -94,7 +93,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         }
     };
     let by_image = corpus.map(|c| c.captions_by_image()).unwrap_or_default();
-    let results: Vec<Result_> = hits
+    let results: Vec<Line> = hits
         .iter()
         .enumerate()
         .map(|(i, h)| {
@@ -109,7 +108,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                 }
                 _ => (None, None, None),
             };
-            Result_ { rank: i + 1, score: h.score, row: h.id, image, scene, caption }
+            Line { rank: i + 1, score: h.score, row: h.id, image, scene, caption }
         })
         .collect();
     if results.is_empty() {
@@ -159,14 +158,11 @@ fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f3
         let vocab_path = args.vocab.as_ref().context("--text needs --vocab VOCAB.json")?;
         let vocab = Vocab::load(vocab_path)?;
         // Queries are encoded alone: deterministic, independent of any batch.
-        let v = model.encoder.encode_captions(&[vocab.encode(text)], TextPadding::Alone, 1)?;
+        let v = model.encode_texts(&vocab, &[text], TextPadding::Alone, 1)?;
         return Ok((v, Target::Images));
     }
     if let Some(path) = &args.image {
-        let mut pixels = vec![0u8; PIXELS];
-        load_input(path, &mut pixels)?;
-        let v = model.encoder.encode_image_u8(&Tensor::from_slice(&pixels).view([1, 256, 256, 3]))?;
-        return Ok((Vec::<f32>::try_from(v.view([-1]))?, Target::Captions));
+        return Ok((model.encode_image_files(std::slice::from_ref(path), 1)?, Target::Captions));
     }
     bail!("give a query: --text TEXT, --image FILE or --row images:N|captions:N")
 }

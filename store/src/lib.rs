@@ -45,6 +45,6 @@ pub const EMBED_DIM: usize = 512;
 
 pub use corpus::{Corpus, CorpusOptions, Layout};
 pub use error::{Error, Result};
-pub use manifest::{CorpusRef, Manifest, Producer, Table, CURRENT_VERSION, MANIFEST_FILE, OLDEST_READABLE_VERSION};
+pub use manifest::{field_differences, CorpusRef, Manifest, Producer, Table, CURRENT_VERSION, MANIFEST_FILE, OLDEST_READABLE_VERSION};
 pub use npy::{DType, NpyFile, NpyWriter, Start, WriteSpec};
 pub use set::EmbeddingSet;

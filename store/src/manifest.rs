@@ -39,8 +39,9 @@ pub struct Manifest {
     pub captions: Option<Table>,
 }
 
-/// Provenance of the vectors: equal producers give comparable vectors.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Provenance of the vectors: equal producers give comparable vectors. Fields added after
+/// version 1 are optional, so older manifests still read (they compare as "not recorded").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Producer {
     /// Model name and version, e.g. `"swan"`.
     pub model: String,
@@ -54,6 +55,54 @@ pub struct Producer {
     pub text_padding: Option<String>,
     /// Version of swan that wrote the set.
     pub swan_version: String,
+    /// SHA-256 of the vocabulary's JSON (as `swan vocab build` writes it); absent for image-only sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_sha256: Option<String>,
+    /// Whether convolutions ran channels-last (changes the rounding on some devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels_last: Option<bool>,
+    /// The JPEG decoder (`libjpeg-turbo` or `zune-jpeg`: their pixels differ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jpeg_decoder: Option<String>,
+    /// Items per forward pass (a matrix product's rounding depends on its row count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+}
+
+impl Producer {
+    /// The fields in which `other` differs from `self`, as `name: ours vs theirs` lines
+    /// (for messages that refuse to mix vectors of different producers).
+    pub fn differences(&self, other: &Producer) -> Vec<String> {
+        field_differences(self, other)
+    }
+}
+
+/// Field-by-field differences of two records that serialise to JSON objects, as
+/// `name: ours vs theirs` lines, nested fields named `outer.inner`; a field one side
+/// lacks shows as `(not recorded)`.
+pub fn field_differences<T: Serialize>(a: &T, b: &T) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(a).expect("serialises"), serde_json::to_value(b).expect("serialises"));
+    let mut out = Vec::new();
+    diff_values("", Some(&a), Some(&b), &mut out);
+    out
+}
+
+fn diff_values(name: &str, a: Option<&serde_json::Value>, b: Option<&serde_json::Value>, out: &mut Vec<String>) {
+    if a == b {
+        return;
+    }
+    if let (Some(serde_json::Value::Object(a)), Some(serde_json::Value::Object(b))) = (a, b) {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let full = if name.is_empty() { k.clone() } else { format!("{name}.{k}") };
+            diff_values(&full, a.get(k), b.get(k), out);
+        }
+        return;
+    }
+    let show = |v: Option<&serde_json::Value>| v.map_or("(not recorded)".to_owned(), |v| v.to_string());
+    out.push(format!("{name}: {} vs {}", show(a), show(b)));
 }
 
 /// Which corpus the rows index into.
@@ -73,6 +122,17 @@ pub struct CorpusRef {
     pub images: usize,
     /// Captions in the whole corpus (split).
     pub captions: usize,
+    /// SHA-256 of the corpus's contents as read (image paths, captions and which image each
+    /// describes, in order): a corpus edited in place, even with the same counts, differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl CorpusRef {
+    /// The fields in which `other` differs from `self`, as `name: ours vs theirs` lines.
+    pub fn differences(&self, other: &CorpusRef) -> Vec<String> {
+        field_differences(self, other)
+    }
 }
 
 impl CorpusRef {
@@ -283,7 +343,8 @@ pub(crate) mod tests {
         std::fs::create_dir_all(&set).unwrap();
         crate::npy::write_f32(&set.join("images.npy"), &[images, 4], &vec![0.5; images * 4]).unwrap();
         let mut m = sample();
-        m.corpus = CorpusRef { path: CorpusRef::path_for(&corpus, &set), layout: "jsonl".into(), split: None, images, captions };
+        m.corpus =
+            CorpusRef { path: CorpusRef::path_for(&corpus, &set), layout: "jsonl".into(), split: None, images, captions, sha256: None };
         m.images = Some(Table::identity("images.npy", DType::F32, images, 4));
         m.save(&set).unwrap();
         (set, corpus)
@@ -296,9 +357,16 @@ pub(crate) mod tests {
             precision: "fp32".into(),
             text_padding: Some("alone".into()),
             swan_version: "0.1.0".into(),
+            ..Producer::default()
         };
-        let corpus =
-            CorpusRef { path: "fixtures/corpus".into(), layout: "precomp".into(), split: Some("test".into()), images: 4, captions: 20 };
+        let corpus = CorpusRef {
+            path: "fixtures/corpus".into(),
+            layout: "precomp".into(),
+            split: Some("test".into()),
+            images: 4,
+            captions: 20,
+            sha256: None,
+        };
         let mut m = Manifest::new(producer, corpus, true);
         m.images = Some(Table { invalid: vec![1], ..Table::identity("images.npy", DType::F32, 4, 3) });
         m
@@ -310,6 +378,23 @@ pub(crate) mod tests {
         let m = sample();
         m.save(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), m);
+    }
+
+    #[test]
+    fn producers_name_their_differences_and_old_manifests_read() {
+        let a = sample().producer;
+        let b = Producer { vocab_sha256: Some("cd".repeat(32)), batch_size: Some(64), ..a.clone() };
+        let diff = a.differences(&b);
+        assert_eq!(diff.len(), 2, "{diff:?}");
+        assert!(diff[0].starts_with("batch_size: (not recorded) vs 64"), "{diff:?}");
+        assert!(diff[1].starts_with("vocab_sha256: (not recorded) vs \"cdcd"), "{diff:?}");
+        assert!(a.differences(&a).is_empty());
+        // A version-1 manifest written before these fields existed.
+        let dir = tempfile::tempdir().unwrap();
+        sample().save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
+        assert!(!text.contains("vocab_sha256") && !text.contains("\"sha256\""), "{text}");
+        assert_eq!(Manifest::load(dir.path()).unwrap().producer.channels_last, None);
     }
 
     #[test]

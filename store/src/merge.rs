@@ -60,21 +60,31 @@ where
         return Err(Error::mismatch(out, "no shards to merge"));
     };
     for (dir, m) in &parts[1..] {
-        if m.producer != first.producer {
+        let differ = first.producer.differences(&m.producer);
+        if !differ.is_empty() {
             return Err(Error::mismatch(
                 dir,
                 format!(
-                    "was made by {:?}, {} by {:?}: shards must share checkpoint, precision and padding",
-                    m.producer,
+                    "was made differently from {} (shards must share checkpoint, vocabulary, precision, padding, ...):\n  {}",
                     first_dir.display(),
-                    first.producer
+                    differ.join("\n  ")
                 ),
             ));
         }
         if !same_corpus(dir, m, &first_dir, &first) {
+            // Paths are recorded relative to each shard's folder, so they are compared resolved.
+            let strip = |m: &Manifest| CorpusRef { path: String::new(), ..m.corpus.clone() };
+            let mut differ = strip(&first).differences(&strip(m));
+            if differ.is_empty() {
+                differ.push(format!("path: {} vs {}", first.corpus_path(&first_dir).display(), m.corpus_path(dir).display()));
+            }
             return Err(Error::mismatch(
                 dir,
-                format!("embeds {:?}, {} embeds {:?}: shards must come from the same corpus", m.corpus, first_dir.display(), first.corpus),
+                format!(
+                    "embeds another corpus than {} (shards must come from the same one):\n  {}",
+                    first_dir.display(),
+                    differ.join("\n  ")
+                ),
             ));
         }
     }
@@ -200,14 +210,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let values: Vec<f32> = (0..3 * 2).map(|v| (i * 10 + v) as f32).collect();
         crate::npy::write_f32(&dir.join("images.npy"), &[3, 2], &values).unwrap();
-        let producer = Producer {
-            model: "swan".into(),
-            checkpoint_sha256: None,
-            precision: "fp32".into(),
-            text_padding: None,
-            swan_version: "0".into(),
-        };
-        let corpus = CorpusRef { path: "/nowhere/corpus.jsonl".into(), layout: "jsonl".into(), split: None, images: 9, captions: 0 };
+        let producer = Producer { model: "swan".into(), precision: "fp32".into(), swan_version: "0".into(), ..Producer::default() };
+        let corpus =
+            CorpusRef { path: "/nowhere/corpus.jsonl".into(), layout: "jsonl".into(), split: None, images: 9, captions: 0, sha256: None };
         let mut m = Manifest::new(producer, corpus, false);
         m.images = Some(Table { items: vec![[3 * i, 3 * i + 3]], invalid: vec![], ..Table::identity("images.npy", DType::F32, 3, 2) });
         m.save(&dir).unwrap();

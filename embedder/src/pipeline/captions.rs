@@ -6,28 +6,30 @@ use std::time::Instant;
 use swan_store::corpus::WarningKind;
 use swan_store::{NpyWriter, Start, WriteSpec};
 
-use super::errors::{ErrorLog, ItemError};
+use super::errors::{non_finite_rows, ErrorLog, ItemError, ItemKind};
 use super::{secs, EmbedJob, StageTimes, TableReport};
 use crate::error::{EmbedError, Result};
 use crate::text::Vocab;
 
 const DIM: usize = swan_store::EMBED_DIM;
 
-pub(super) fn run(job: &EmbedJob, vocab: &Vocab, rows: Range<usize>, log: &mut ErrorLog, times: &mut StageTimes) -> Result<TableReport> {
+/// Embed the captions of `rows`; the writer is returned unfinished (the job commits it).
+pub(super) fn run(
+    job: &EmbedJob,
+    vocab: &Vocab,
+    key: &str,
+    rows: Range<usize>,
+    log: &mut ErrorLog,
+    times: &mut StageTimes,
+) -> Result<(NpyWriter, TableReport)> {
     let started = Instant::now();
     let opts = &job.options;
     let corpus = job.corpus;
     let chunk_rows = job.caption_chunk_rows();
-    let spec = WriteSpec {
-        dtype: opts.dtype,
-        rows: rows.len(),
-        dim: DIM,
-        chunk_rows,
-        key: format!("{} captions {rows:?} padding={}", job.key, opts.padding),
-    };
+    let spec = WriteSpec { dtype: opts.dtype, rows: rows.len(), dim: DIM, chunk_rows, key: format!("{key} captions {rows:?}") };
     let mut writer = NpyWriter::create(opts.out_dir.join("captions.npy"), spec.clone())?;
     if !matches!(writer.start(), Start::Resumed(_)) {
-        log.forget("caption")?;
+        log.forget(ItemKind::Caption)?;
     }
     let resumed = writer.rows_done();
     job.progress.begin("captions", rows.len() as u64, resumed as u64);
@@ -47,11 +49,12 @@ pub(super) fn run(job: &EmbedJob, vocab: &Vocab, rows: Range<usize>, log: &mut E
                 let caption = &corpus.captions[item];
                 if let Some(w) = not_utf8.get(&caption.line) {
                     chunk_errors.push(ItemError {
-                        kind: "caption".into(),
+                        kind: ItemKind::Caption,
                         row: item - rows.start,
                         item,
                         path: format!("{}:{}", w.path.display(), caption.line),
                         reason: format!("{} (embedded from the repaired text)", w.message),
+                        invalid: false,
                     });
                 }
                 vocab.encode(&caption.text)
@@ -64,24 +67,32 @@ pub(super) fn run(job: &EmbedJob, vocab: &Vocab, rows: Range<usize>, log: &mut E
             }
         }
         let t = Instant::now();
-        let emb = job.encoder.encode_captions(&ids, opts.padding, opts.batch_size)?;
+        let mut emb = job.encoder.encode_captions(&ids, opts.padding, opts.batch_size)?;
         times.forward += secs(t.elapsed());
+        let source = |item: usize| format!("{}:{}", corpus.source.display(), corpus.captions[item].line);
+        let bad = non_finite_rows(&mut emb, DIM, range.start, ItemKind::Caption, &[], |row| rows.start + row, source);
+        if let (true, Some(e)) = (opts.strict, bad.first()) {
+            return Err(EmbedError::Stopped(format!("{}: {}", e.path, e.reason)));
+        }
+        // A repaired line that also came out non-finite is listed once, as invalid.
+        chunk_errors.retain(|e| !bad.iter().any(|b| b.row == e.row));
+        chunk_errors.extend(bad);
+        chunk_errors.sort_by_key(|e| e.row);
         let t = Instant::now();
         log.append(&chunk_errors)?;
         writer.write_chunk(chunk, &emb)?;
         times.write += secs(t.elapsed());
         job.progress.advance(items.len() as u64);
+        super::failpoint::hit(&format!("after-captions-chunk-{chunk}"));
     }
-    let t = Instant::now();
-    writer.finish()?;
-    times.write += secs(t.elapsed());
     job.progress.end();
-    Ok(TableReport {
+    let table = TableReport {
         rows: rows.len(),
         computed: rows.len() - resumed,
         resumed,
-        invalid: 0,
+        invalid: log.entries().iter().filter(|e| e.kind == ItemKind::Caption && e.invalid).count(),
         items: [rows.start, rows.end],
         seconds: secs(started.elapsed()),
-    })
+    };
+    Ok((writer, table))
 }

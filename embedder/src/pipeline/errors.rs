@@ -12,11 +12,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EmbedError, Result};
 
-/// One item that could not be embedded.
+/// Which table an [`ItemError`] concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    /// A caption (row of `captions.npy`). Sorts first, as the log is ordered by kind.
+    Caption,
+    /// An image (row of `images.npy`).
+    Image,
+}
+
+/// One item that could not be embedded, or was embedded from repaired input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemError {
-    /// `image` or `caption`.
-    pub kind: String,
+    /// The table.
+    pub kind: ItemKind,
     /// Row in the output file.
     pub row: usize,
     /// Index of the item in the corpus.
@@ -25,6 +35,11 @@ pub struct ItemError {
     pub path: String,
     /// What went wrong.
     pub reason: String,
+    /// Whether the row's vector is unusable (zeroed and listed as invalid in the
+    /// manifest); false for an item embedded from repaired input. Older logs lack the
+    /// field; their image entries were all invalid.
+    #[serde(default)]
+    pub invalid: bool,
 }
 
 /// Append-only, crash-safe error log.
@@ -55,7 +70,7 @@ impl ErrorLog {
     }
 
     /// Drop the entries of `kind` (its table starts over), on disk too.
-    pub fn forget(&mut self, kind: &str) -> Result<()> {
+    pub fn forget(&mut self, kind: ItemKind) -> Result<()> {
         self.entries.retain(|e| e.kind != kind);
         self.file = Self::rewrite(&self.partial, &self.entries)?;
         Ok(())
@@ -84,7 +99,7 @@ impl ErrorLog {
 
     /// Write `errors.jsonl` (sorted by kind, then row) and drop the partial log.
     pub fn finish(mut self) -> Result<Vec<ItemError>> {
-        self.entries.sort_by(|a, b| (&a.kind, a.row).cmp(&(&b.kind, b.row)));
+        self.entries.sort_by_key(|e| (e.kind, e.row));
         self.entries.dedup();
         let final_path = self.partial.with_file_name("errors.jsonl");
         swan_store::errors_file::write(&final_path, &self.entries)?;
@@ -92,6 +107,35 @@ impl ErrorLog {
         Ok(self.entries)
     }
 }
+
+/// Zero the rows of `rows` (`dim` values each, row `r` being output row `first + r`) that
+/// are not all finite, and describe each as an invalid item; `item_of` and `path_of` map
+/// an output row to its corpus item and its source. Rows already listed in `known` are
+/// left alone (they are zero already).
+pub(super) fn non_finite_rows(
+    rows: &mut [f32],
+    dim: usize,
+    first: usize,
+    kind: ItemKind,
+    known: &[ItemError],
+    item_of: impl Fn(usize) -> usize,
+    path_of: impl Fn(usize) -> String,
+) -> Vec<ItemError> {
+    let mut found = Vec::new();
+    for (r, row) in rows.chunks_mut(dim).enumerate() {
+        let out_row = first + r;
+        if row.iter().all(|v| v.is_finite()) || known.iter().any(|e| e.row == out_row) {
+            continue;
+        }
+        row.fill(0.0);
+        let item = item_of(out_row);
+        found.push(ItemError { kind, row: out_row, item, path: path_of(item), reason: NON_FINITE.into(), invalid: true });
+    }
+    found
+}
+
+/// The reason given for a row whose vector has NaN or infinite values.
+pub const NON_FINITE: &str = "non-finite embedding (NaN or infinity: check the checkpoint's weights)";
 
 fn to_lines(entries: &[ItemError]) -> String {
     entries.iter().map(|e| serde_json::to_string(e).expect("serialises") + "\n").collect()

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use swan_store::{NpyWriter, Start, WriteSpec};
 use tch::{Device, Kind, Tensor};
 
-use super::errors::{ErrorLog, ItemError};
+use super::errors::{non_finite_rows, ErrorLog, ItemError, ItemKind};
 use super::{secs, EmbedJob, StageTimes, TableReport};
 use crate::error::{EmbedError, Result};
 use crate::image::{self, INPUT_SIZE};
@@ -29,10 +29,12 @@ struct Buffer {
 unsafe impl Send for Buffer {}
 
 impl Buffer {
-    fn new(capacity: usize, device: Device) -> Buffer {
-        let t = Tensor::zeros([capacity as i64, INPUT_SIZE as i64, INPUT_SIZE as i64, 3], (Kind::Uint8, Device::Cpu));
-        let tensor = if device.is_cuda() { t.pin_memory(device) } else { t };
-        Buffer { tensor, capacity }
+    /// Fallible allocation: an out-of-memory error (pinned memory is scarce) is an
+    /// error, not a panic.
+    fn new(capacity: usize, device: Device) -> Result<Buffer> {
+        let t = Tensor::f_zeros([capacity as i64, INPUT_SIZE as i64, INPUT_SIZE as i64, 3], (Kind::Uint8, Device::Cpu))?;
+        let tensor = if device.is_cuda() { t.f_pin_memory(device)? } else { t };
+        Ok(Buffer { tensor, capacity })
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
@@ -56,36 +58,48 @@ struct Batch {
 /// Decode, convert to RGB and resize one image into `out` (`256 x 256 x 3` bytes, HWC):
 /// the model input before normalisation, which happens on the device.
 pub fn load_input(path: &std::path::Path, out: &mut [u8]) -> std::result::Result<(), image::ImageError> {
-    let img = image::decode_file(path)?;
-    if img.width == INPUT_SIZE && img.height == INPUT_SIZE {
-        out.copy_from_slice(&img.data);
-    } else {
-        out.copy_from_slice(&image::resize_bilinear(&img, INPUT_SIZE, INPUT_SIZE).data);
-    }
+    fit(&image::decode_file(path)?, out);
     Ok(())
 }
 
-pub(super) fn run(job: &EmbedJob, rows: Range<usize>, log: &mut ErrorLog, times: &mut StageTimes) -> Result<(NpyWriter, TableReport)> {
+/// Resize a decoded image into `out` (`256 x 256 x 3` bytes), or copy it if it fits.
+pub(crate) fn fit(img: &image::Rgb8, out: &mut [u8]) {
+    if img.width == INPUT_SIZE && img.height == INPUT_SIZE {
+        out.copy_from_slice(&img.data);
+    } else {
+        out.copy_from_slice(&image::resize_bilinear(img, INPUT_SIZE, INPUT_SIZE).data);
+    }
+}
+
+pub(super) fn run(
+    job: &EmbedJob,
+    key: &str,
+    rows: Range<usize>,
+    log: &mut ErrorLog,
+    times: &mut StageTimes,
+) -> Result<(NpyWriter, TableReport)> {
     let started = Instant::now();
     let opts = &job.options;
     let chunk_rows = job.image_chunk_rows();
-    let spec = WriteSpec { dtype: opts.dtype, rows: rows.len(), dim: DIM, chunk_rows, key: format!("{} images {rows:?}", job.key) };
+    let spec = WriteSpec { dtype: opts.dtype, rows: rows.len(), dim: DIM, chunk_rows, key: format!("{key} images {rows:?}") };
     let mut writer = NpyWriter::create(opts.out_dir.join("images.npy"), spec.clone())?;
     if !matches!(writer.start(), Start::Resumed(_)) {
-        log.forget("image")?;
+        log.forget(ItemKind::Image)?;
     }
     let pending = writer.pending();
     let resumed = writer.rows_done();
     job.progress.begin("images", rows.len() as u64, resumed as u64);
     let device = job.encoder.config().device;
     let batch_size = opts.batch_size;
+    // Buffers hold a batch, never more rows than the table has.
+    let capacity = batch_size.min(rows.len()).max(1);
     let images = &job.corpus.images;
     let first = rows.start;
 
     let (ready_tx, ready_rx) = sync_channel::<Result<Batch>>(opts.queue_depth.max(1));
     let (free_tx, free_rx) = sync_channel::<Buffer>(opts.queue_depth + 2);
     for _ in 0..opts.queue_depth + 2 {
-        free_tx.send(Buffer::new(batch_size, device)).expect("room for every buffer");
+        free_tx.send(Buffer::new(capacity, device)?).expect("room for every buffer");
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers.max(1)).build().map_err(|e| EmbedError::Input(e.to_string()))?;
 
@@ -96,11 +110,11 @@ pub(super) fn run(job: &EmbedJob, rows: Range<usize>, log: &mut ErrorLog, times:
         scope.spawn(move || {
             produce(&pool, &producer_spec, &pending_for_producer, first, batch_size, images, opts.strict, &free_rx, &ready_tx);
         });
-        consume(job, &spec, &pending, &ready_rx, &free_tx, &mut writer, log, times)
+        consume(job, &spec, first, &pending, &ready_rx, &free_tx, &mut writer, log, times)
     });
     result?;
     job.progress.end();
-    let invalid = log.entries().iter().filter(|e| e.kind == "image").count();
+    let invalid = log.entries().iter().filter(|e| e.kind == ItemKind::Image && e.invalid).count();
     let table = TableReport {
         rows: rows.len(),
         computed: rows.len() - resumed,
@@ -155,11 +169,12 @@ fn produce(
             }
             let errors = failures
                 .map(|(i, e)| ItemError {
-                    kind: "image".into(),
+                    kind: ItemKind::Image,
                     row: start_row + i,
                     item: first + start_row + i,
                     path: e.path().display().to_string(),
                     reason: e.to_string(),
+                    invalid: true,
                 })
                 .collect();
             if ready.send(Ok(Batch { chunk, offset, len, buffer, errors, decode_cpu })).is_err() {
@@ -173,6 +188,7 @@ fn produce(
 fn consume(
     job: &EmbedJob,
     spec: &WriteSpec,
+    first: usize,
     pending: &[usize],
     ready: &Receiver<Result<Batch>>,
     free: &SyncSender<Buffer>,
@@ -181,7 +197,8 @@ fn consume(
     times: &mut StageTimes,
 ) -> Result<()> {
     for &chunk in pending {
-        let len = spec.chunk_rows_range(chunk).len();
+        let chunk_range = spec.chunk_rows_range(chunk);
+        let len = chunk_range.len();
         let mut rows = vec![0f32; len * DIM];
         let mut chunk_errors = Vec::new();
         let mut filled = 0;
@@ -210,10 +227,25 @@ fn consume(
             job.progress.advance(batch.len as u64);
             let _ = free.send(batch.buffer);
         }
+        let bad = non_finite_rows(
+            &mut rows,
+            DIM,
+            chunk_range.start,
+            ItemKind::Image,
+            &chunk_errors,
+            |row| first + row,
+            |item| job.corpus.images[item].path.display().to_string(),
+        );
+        if let (true, Some(e)) = (job.options.strict, bad.first()) {
+            return Err(EmbedError::Stopped(format!("{}: {}", e.path, e.reason)));
+        }
+        chunk_errors.extend(bad);
+        chunk_errors.sort_by_key(|e| e.row);
         let t = Instant::now();
         log.append(&chunk_errors)?;
         writer.write_chunk(chunk, &rows)?;
         times.write += secs(t.elapsed());
+        super::failpoint::hit(&format!("after-images-chunk-{chunk}"));
     }
     Ok(())
 }

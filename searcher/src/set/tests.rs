@@ -59,14 +59,14 @@ fn write_set(root: &Path, swapped: bool, bad_images: &[usize], bad_captions: &[u
     };
     let images = table("images.npy", IMAGES, &image_vec, bad_images);
     let captions = table("captions.npy", IMAGES * PER_IMAGE, &caption_vec, bad_captions);
-    let producer =
-        Producer { model: "test".into(), checkpoint_sha256: None, precision: "fp32".into(), text_padding: None, swan_version: "0".into() };
+    let producer = Producer { model: "test".into(), precision: "fp32".into(), swan_version: "0".into(), ..Producer::default() };
     let corpus_ref = CorpusRef {
         path: CorpusRef::path_for(&corpus, &dir),
         layout: "jsonl".into(),
         split: None,
         images: IMAGES,
         captions: IMAGES * PER_IMAGE,
+        sha256: None,
     };
     let mut m = Manifest::new(producer, corpus_ref, true);
     m.images = Some(images);
