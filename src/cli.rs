@@ -516,6 +516,9 @@ pub struct TrainArgs {
     /// Converted ResNet-50 backbone (safetensors, image_encoder.resnet.* keys).
     #[arg(long)]
     pub backbone: Option<PathBuf>,
+    /// Word vectors for the vocabulary from a 300-d GloVe text file (e.g. glove.840B.300d.txt).
+    #[arg(long)]
+    pub word_vectors: Option<std::path::PathBuf>,
     /// Epochs.
     #[arg(long, default_value_t = 50)]
     pub epochs: usize,

@@ -138,6 +138,16 @@ fn bad_inputs_are_clear_errors() {
     assert!(err.contains("image_encoder.resnet.conv1.weight has shape [32, 3, 7, 7]"), "{err}");
     assert!(err.contains("missing key image_encoder.resnet.bn1.weight"), "{err}");
 
+    // Word vectors: wrong dimension (line 1) and a malformed later line.
+    std::fs::write(d.join("glove50.txt"), format!("road {}\n", vec!["0.1"; 50].join(" "))).unwrap();
+    let err = fails(&train_args("o6", &["--word-vectors", "glove50.txt"]), d);
+    assert!(err.contains("glove50.txt:1: 50 values after the word; --word-vectors must be 300-dimensional"), "{err}");
+    let good = vec!["0.1"; 300].join(" ");
+    std::fs::write(d.join("glove_bad.txt"), format!("road {good}\ntrees {}\n", vec!["0.1"; 299].join(" "))).unwrap();
+    let err = fails(&train_args("o7", &["--word-vectors", "glove_bad.txt"]), d);
+    assert!(err.contains("glove_bad.txt:2: 300 fields, expected a word and 300 numbers"), "{err}");
+    assert!(!d.join("o7").exists(), "nothing written before the inputs are checked");
+
     // Empty training split.
     std::fs::write(d.join("empty.jsonl"), "").unwrap();
     let err = fails(&["train", "--corpus", "empty.jsonl", "--vocab", "vocab.json", "--out", "o3", "--val-split", "none"], d);

@@ -31,6 +31,9 @@ pub enum EmbedError {
     /// A vocabulary that could not be read.
     #[error(transparent)]
     Text(#[from] crate::text::TextError),
+    /// A word-vector file that could not be used.
+    #[error(transparent)]
+    WordVectors(#[from] crate::train::glove::WordVectorError),
     /// The job was stopped (`--strict` on a bad item, or a failure elsewhere).
     #[error("{0}")]
     Stopped(String),

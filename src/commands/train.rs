@@ -54,6 +54,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let n = swan.load_backbone(path)?;
         message(&format!("backbone: {n} tensors from {}", path.display()));
     }
+    if let Some(path) = &args.word_vectors {
+        let (vectors, report) = train::glove::load(path, &vocab, 300)?;
+        swan.set_word_vectors(&vectors)?;
+        let shown: Vec<&str> = report.missed.iter().take(10).map(String::as_str).collect();
+        let more = if report.missed.len() > shown.len() { ", ..." } else { "" };
+        message(&format!(
+            "word vectors: {} of {} vocabulary words found in {} ({} lines); missed {}: {}{more}",
+            report.found,
+            vocab.len(),
+            path.display(),
+            report.lines,
+            report.missed.len(),
+            shown.join(" ")
+        ));
+    }
     let step = StepConfig {
         lr: args.lr,
         max_violation: args.max_violation,
@@ -64,7 +79,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut trainer = Trainer::new(swan, step);
     let identity = serde_json::json!({
         "corpus": args.corpus, "train_split": args.train_split, "val_split": args.val_split, "vocab": args.vocab,
-        "init": args.init, "backbone": args.backbone,
+        "init": args.init, "backbone": args.backbone, "word_vectors": args.word_vectors,
     })
     .to_string();
     let cfg = RunConfig {

@@ -64,6 +64,19 @@ impl Swan {
         checkpoint::load_backbone(&self.vs, path)
     }
 
+    /// Overwrite rows of the word-embedding table (`text_encoder.embed.weight`, row = token
+    /// id) with `vectors` (300 values each), e.g. GloVe vectors.
+    pub fn set_word_vectors(&self, vectors: &std::collections::HashMap<i64, Vec<f32>>) -> Result<()> {
+        let table = self.vs.variables()["text_encoder.embed.weight"].shallow_clone();
+        for (&row, v) in vectors {
+            if !(0..EMBED_ROWS).contains(&row) || v.len() != 300 {
+                return Err(EmbedError::Input(format!("word vector for row {row} with {} values", v.len())));
+            }
+            tch::no_grad(|| table.get(row).copy_(&Tensor::from_slice(v).to_kind(table.kind())));
+        }
+        Ok(())
+    }
+
     /// Build with swan-hashinit v1 weights for `seed` (parity tests, demos).
     pub fn hashinit(seed: u64, device: Device) -> Swan {
         let swan = Swan::new(device);

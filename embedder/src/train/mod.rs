@@ -5,12 +5,14 @@
 //! - [`step`]: one step: training-mode forward, loss, backward, Adam.
 //! - [`data`]: the training set over captions, seeded epoch order, collation.
 //! - [`augment`]: the training-time image transform.
+//! - [`glove`]: word vectors from a GloVe text file, with the reference's lookup rule.
 //! - [`state`]: the resumable training state.
 //! - [`run`]: a whole run: epochs, validation, checkpoints, metrics log, resumption.
 
 pub mod adam;
 pub mod augment;
 pub mod data;
+pub mod glove;
 pub mod loss;
 pub mod run;
 pub mod state;
