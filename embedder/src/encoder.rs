@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 use crate::error::{EmbedError, Result};
 use crate::model::{Swan, EMBED_DIM, IMAGE_SIZE};
 use crate::padding::{plan, TextPadding};
-use crate::precision::{to_channels_last, Precision};
+use crate::precision::{to_channels_last, ComputePrecision};
 
 /// How an [`Encoder`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub struct EncoderConfig {
     /// Where the model runs.
     pub device: Device,
     /// Numeric precision.
-    pub precision: Precision,
+    pub precision: ComputePrecision,
     /// Run convolutions channels-last (NHWC): faster with fp16/bf16 on tensor cores.
     pub channels_last: bool,
 }
@@ -22,7 +22,7 @@ pub struct EncoderConfig {
 impl EncoderConfig {
     /// fp32 on the CPU.
     pub fn cpu() -> EncoderConfig {
-        EncoderConfig { device: Device::Cpu, precision: Precision::Fp32, channels_last: false }
+        EncoderConfig { device: Device::Cpu, precision: ComputePrecision::Fp32, channels_last: false }
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`train`]: training (`swan train`): loss, optimizer, data, resumable runs.
 //! - [`text`]: the caption tokenizer (NLTK 3.9.4 `word_tokenize` behaviour) and vocabularies.
 //! - [`Encoder`]: batches of images and captions to normalised vectors, with the
-//!   [`Precision`], device and [`TextPadding`] choices applied.
+//!   [`ComputePrecision`], device and [`TextPadding`] choices applied; it takes files, byte
+//!   buffers or strings and returns plain `Vec<f32>` rows, so callers never handle tensors.
 //!
 //! ```
 //! use swan_embedder::model::Swan;
@@ -26,9 +27,9 @@ mod error;
 pub mod hashinit;
 pub mod image;
 pub mod model;
-pub mod padding;
+mod padding;
 pub mod pipeline;
-pub mod precision;
+mod precision;
 pub mod runtime;
 pub mod text;
 pub mod train;
@@ -36,8 +37,9 @@ pub mod train;
 pub use encoder::{Encoder, EncoderConfig, IMAGE_FLOATS};
 pub use error::{EmbedError, Result};
 pub use padding::TextPadding;
-pub use precision::Precision;
+pub use precision::ComputePrecision;
 /// Values per embedding (both branches).
 pub use swan_store::EMBED_DIM;
-/// The `tch` this crate is built on, so callers name devices and kinds with the same types.
+/// The `tch` this crate is built on. Still used by `swan train`'s command and tests;
+/// encoding goes through [`Encoder`]'s `Vec<f32>` methods and needs no tensors.
 pub use tch;

@@ -6,7 +6,7 @@ use tch::{Device, Kind};
 /// How the forward pass computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Precision {
+pub enum ComputePrecision {
     /// True fp32: TF32 off in cuDNN and cuBLAS. Bit-level parity with the reference.
     Fp32,
     /// PyTorch's defaults on Ampere and later: cuDNN convolutions in TF32, matmuls in
@@ -19,33 +19,33 @@ pub enum Precision {
     Fp16,
 }
 
-impl Precision {
+impl ComputePrecision {
     /// Element type of weights and activations.
     pub fn kind(self) -> Kind {
         match self {
-            Precision::Fp32 | Precision::Tf32 => Kind::Float,
-            Precision::Bf16 => Kind::BFloat16,
-            Precision::Fp16 => Kind::Half,
+            ComputePrecision::Fp32 | ComputePrecision::Tf32 => Kind::Float,
+            ComputePrecision::Bf16 => Kind::BFloat16,
+            ComputePrecision::Fp16 => Kind::Half,
         }
     }
 
     /// Name as on the command line.
     pub fn name(self) -> &'static str {
         match self {
-            Precision::Fp32 => "fp32",
-            Precision::Tf32 => "tf32",
-            Precision::Bf16 => "bf16",
-            Precision::Fp16 => "fp16",
+            ComputePrecision::Fp32 => "fp32",
+            ComputePrecision::Tf32 => "tf32",
+            ComputePrecision::Bf16 => "bf16",
+            ComputePrecision::Fp16 => "fp16",
         }
     }
 
     /// The default for a device: true fp32 on the CPU (it costs nothing there), PyTorch's
     /// own default (`tf32`) on CUDA.
-    pub fn default_for(device: Device) -> Precision {
+    pub fn default_for(device: Device) -> ComputePrecision {
         if device.is_cuda() {
-            Precision::Tf32
+            ComputePrecision::Tf32
         } else {
-            Precision::Fp32
+            ComputePrecision::Fp32
         }
     }
 
@@ -56,13 +56,13 @@ impl Precision {
     /// happen before the first CUDA operation of the process, and applies to all of it.
     pub fn prepare(self, device: Device) -> Result<(), String> {
         match (self, device.is_cuda()) {
-            (Precision::Fp16, false) => Err("fp16 needs a CUDA device; use bf16 or fp32 on the CPU".into()),
-            (Precision::Fp32, true) => {
+            (ComputePrecision::Fp16, false) => Err("fp16 needs a CUDA device; use bf16 or fp32 on the CPU".into()),
+            (ComputePrecision::Fp32, true) => {
                 // SAFETY (set_var): called on the main thread before worker threads start.
                 std::env::set_var("NVIDIA_TF32_OVERRIDE", "0");
                 Ok(())
             }
-            (Precision::Tf32, true) if std::env::var("NVIDIA_TF32_OVERRIDE").as_deref() == Ok("0") => {
+            (ComputePrecision::Tf32, true) if std::env::var("NVIDIA_TF32_OVERRIDE").as_deref() == Ok("0") => {
                 Err("tf32 requested but NVIDIA_TF32_OVERRIDE=0 is set in the environment".into())
             }
             _ => Ok(()),
@@ -70,20 +70,20 @@ impl Precision {
     }
 }
 
-impl std::fmt::Display for Precision {
+impl std::fmt::Display for ComputePrecision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl std::str::FromStr for Precision {
+impl std::str::FromStr for ComputePrecision {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "fp32" => Ok(Precision::Fp32),
-            "tf32" => Ok(Precision::Tf32),
-            "bf16" => Ok(Precision::Bf16),
-            "fp16" => Ok(Precision::Fp16),
+            "fp32" => Ok(ComputePrecision::Fp32),
+            "tf32" => Ok(ComputePrecision::Tf32),
+            "bf16" => Ok(ComputePrecision::Bf16),
+            "fp16" => Ok(ComputePrecision::Fp16),
             _ => Err(format!("unknown precision '{s}' (expected fp32, tf32, bf16 or fp16)")),
         }
     }

@@ -1,7 +1,7 @@
 //! Turning `ModelArgs` into a ready `Encoder`.
 
 use anyhow::Context;
-use swan_embedder::{runtime, Encoder, EncoderConfig, Precision};
+use swan_embedder::{runtime, ComputePrecision, Encoder, EncoderConfig};
 
 use crate::cli::ModelArgs;
 
@@ -15,8 +15,8 @@ pub fn config(args: &ModelArgs) -> anyhow::Result<EncoderConfig> {
         None => runtime::default_device(),
     };
     let precision = match &args.precision {
-        Some(p) => p.parse::<Precision>().map_err(anyhow::Error::msg)?,
-        None => Precision::default_for(device),
+        Some(p) => p.parse::<ComputePrecision>().map_err(anyhow::Error::msg)?,
+        None => ComputePrecision::default_for(device),
     };
     Ok(EncoderConfig { device, precision, channels_last: args.channels_last })
 }

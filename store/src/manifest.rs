@@ -67,6 +67,10 @@ pub struct Producer {
     /// Items per forward pass (a matrix product's rounding depends on its row count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
+    /// libtorch's intra-op CPU threads, for a forward pass on the CPU: the CPU kernels
+    /// split sums differently for different thread counts, which changes the last bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_threads: Option<usize>,
 }
 
 impl Producer {

@@ -108,6 +108,9 @@ pub fn producer(encoder: &Encoder, vocab: Option<&Vocab>, padding: Option<TextPa
         channels_last: Some(config.channels_last),
         jpeg_decoder: images.then(|| crate::image::JPEG_DECODER.to_owned()),
         batch_size: Some(batch_size),
+        // The default thread count comes from the machine (its cores, the process's CPU
+        // affinity), so a rerun elsewhere or under another cpuset may differ silently.
+        cpu_threads: (!config.device.is_cuda()).then(|| crate::runtime::cpu_threads().max(1) as usize),
     }
 }
 
