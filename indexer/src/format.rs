@@ -29,7 +29,7 @@ use swan_store::fsutil::AtomicFile;
 use crate::checksum::ChecksumWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::graph::Graph;
-use crate::vectors::{Copy, Slab, WatchedMap};
+use crate::vectors::{Slab, WalkCopy, WatchedMap};
 
 /// The file format version this build writes.
 pub const CURRENT_VERSION: u32 = 2;
@@ -246,11 +246,11 @@ const KIND_I8: u32 = 2;
 const KIND_I8_PER_DIM: u32 = 3;
 
 /// Write a shard's reduced-precision copy. Returns the file checksum.
-pub(crate) fn write_vectors(path: &Path, copy: &Copy, nodes: usize, dim: usize) -> Result<u64> {
+pub(crate) fn write_vectors(path: &Path, copy: &WalkCopy, nodes: usize, dim: usize) -> Result<u64> {
     let (kind, dim_scales, scales, codes): (u32, &[f32], &[f32], &[u8]) = match copy {
-        Copy::None => return Err(Error::Invalid("no reduced-precision copy to write".into())),
-        Copy::F16(c) => (KIND_F16, &[], &[], bytemuck::cast_slice(c.as_slice())),
-        Copy::I8 { codes, scales, dim_scales } => {
+        WalkCopy::None => return Err(Error::Invalid("no reduced-precision copy to write".into())),
+        WalkCopy::F16(c) => (KIND_F16, &[], &[], bytemuck::cast_slice(c.as_slice())),
+        WalkCopy::I8 { codes, scales, dim_scales } => {
             let ds = dim_scales.as_ref().map(|d| d.as_slice()).unwrap_or(&[]);
             let kind = if dim_scales.is_some() { KIND_I8_PER_DIM } else { KIND_I8 };
             (kind, ds, scales.as_slice(), bytemuck::cast_slice(codes.as_slice()))
@@ -285,7 +285,7 @@ pub(crate) fn write_vectors(path: &Path, copy: &Copy, nodes: usize, dim: usize) 
 
 /// Map and check a vector file of format `version` written for `nodes` x `dim`; returns the
 /// copy and checksum.
-pub(crate) fn read_vectors(path: &Path, version: u32, nodes: usize, dim: usize) -> Result<(Copy, u64)> {
+pub(crate) fn read_vectors(path: &Path, version: u32, nodes: usize, dim: usize) -> Result<(WalkCopy, u64)> {
     // A FIFO or device would block the open or map nothing: refused by name.
     swan_store::fsutil::check_input(path)?;
     let file = File::open(path).at(path)?;
@@ -323,8 +323,8 @@ pub(crate) fn read_vectors(path: &Path, version: u32, nodes: usize, dim: usize) 
     // All three offsets are now at most body_end, so they fit usize.
     let (dim_scales_at, scales_at, codes_at) = (dim_scales_at as usize, scales_at as usize, codes_at as usize);
     let copy = match h.kind {
-        KIND_F16 => Copy::F16(mapped(&map, codes_at, n * d)),
-        _ => Copy::I8 {
+        KIND_F16 => WalkCopy::F16(mapped(&map, codes_at, n * d)),
+        _ => WalkCopy::I8 {
             codes: mapped(&map, codes_at, n * d),
             scales: mapped(&map, scales_at, n),
             dim_scales: (h.kind == KIND_I8_PER_DIM).then(|| mapped(&map, dim_scales_at, d)),
@@ -337,8 +337,8 @@ pub(crate) fn read_vectors(path: &Path, version: u32, nodes: usize, dim: usize) 
 mod tests {
     use super::*;
 
-    fn i8_copy(nodes: usize, dim: usize) -> Copy {
-        Copy::I8 { codes: Slab::Owned(vec![1i8; nodes * dim]), scales: Slab::Owned(vec![0.5; nodes]), dim_scales: None }
+    fn i8_copy(nodes: usize, dim: usize) -> WalkCopy {
+        WalkCopy::I8 { codes: Slab::Owned(vec![1i8; nodes * dim]), scales: Slab::Owned(vec![0.5; nodes]), dim_scales: None }
     }
 
     /// Rewrite header field bytes `at..at + value.len()` and reseal with a valid CRC-32, so
@@ -444,7 +444,7 @@ mod tests {
         if let Some(path) = std::env::var_os(CHILD) {
             let (copy, _) = read_vectors(Path::new(&path), CURRENT_VERSION, 3, DIM).unwrap();
             std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
-            let Copy::I8 { codes, .. } = &copy else { unreachable!("an int8 copy was written") };
+            let WalkCopy::I8 { codes, .. } = &copy else { unreachable!("an int8 copy was written") };
             let sum: i64 = codes.as_slice().iter().map(|&c| c as i64).sum();
             println!("read {sum} without a fault");
             std::process::exit(0);

@@ -16,7 +16,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format;
 use crate::graph::{self, Graph, Scratch};
 use crate::rows::RowData;
-use crate::vectors::{Copy, F16Space, FullSpace, I8Query, I8Space, Precision, Space};
+use crate::vectors::{F16Space, FullSpace, I8Query, I8Space, Precision, Space, WalkCopy};
 
 /// File name of the index manifest inside an index folder.
 pub const INDEX_FILE: &str = "index.json";
@@ -256,7 +256,7 @@ fn previous_index_files(dir: &Path) -> Result<Vec<String>> {
 struct Shard {
     graph: Graph,
     row_ids: Vec<u32>,
-    copy: Copy,
+    copy: WalkCopy,
 }
 
 /// The `version` of `index.json`: a whole number in the readable range. Anything else is
@@ -389,15 +389,15 @@ impl Index {
         for s in 0..params.shards {
             let ids = &valid[(s * per_shard).min(valid.len())..((s + 1) * per_shard).min(valid.len())];
             let row_ids = ids.to_vec();
-            let copy = Copy::encode(params.precision, rows, dim, &row_ids);
+            let copy = WalkCopy::encode(params.precision, rows, dim, &row_ids);
             let (n, total) = (row_ids.len(), valid.len());
             let graph = match &copy {
-                Copy::None => {
+                WalkCopy::None => {
                     let space = FullSpace { rows, row_ids: &row_ids, dim, k };
                     build_graph(&space, n, &gp, progress, base, total)
                 }
-                Copy::F16(c) => build_graph(&F16Space { rows: c.as_slice(), dim, k }, n, &gp, progress, base, total),
-                Copy::I8 { codes, scales, dim_scales } => {
+                WalkCopy::F16(c) => build_graph(&F16Space { rows: c.as_slice(), dim, k }, n, &gp, progress, base, total),
+                WalkCopy::I8 { codes, scales, dim_scales } => {
                     let space = I8Space::new(codes, scales, dim_scales.as_ref(), dim, k);
                     build_graph(&space, n, &gp, progress, base, total)
                 }
@@ -459,9 +459,9 @@ impl Index {
             st.graph_bytes +=
                 4 * (s.graph.links0.len() + s.graph.upper.len() + s.graph.upper_start.len() + s.row_ids.len()) + s.graph.levels.len();
             st.copy_bytes += match &s.copy {
-                Copy::None => 0,
-                Copy::F16(c) => 2 * c.as_slice().len(),
-                Copy::I8 { codes, scales, .. } => codes.as_slice().len() + 4 * scales.as_slice().len(),
+                WalkCopy::None => 0,
+                WalkCopy::F16(c) => 2 * c.as_slice().len(),
+                WalkCopy::I8 { codes, scales, .. } => codes.as_slice().len() + 4 * scales.as_slice().len(),
             };
         }
         st.mean_degree0 /= st.nodes.max(1) as f64;
@@ -482,7 +482,7 @@ impl Index {
             let graph = format!("shard-{i:03}-{generation}.graph");
             let graph_sum = format::write_graph(&dir.join(&graph), &s.graph, &s.row_ids)?;
             let (vectors, vectors_checksum) = match s.copy {
-                Copy::None => (None, None),
+                WalkCopy::None => (None, None),
                 _ => {
                     let name = format!("shard-{i:03}-{generation}.vec");
                     let sum = format::write_vectors(&dir.join(&name), &s.copy, s.graph.len(), self.dim())?;
@@ -590,7 +590,7 @@ impl Index {
                     }
                     copy
                 }
-                _ => Copy::None,
+                _ => WalkCopy::None,
             };
             if copy.precision() != manifest.params.precision {
                 return Err(Error::corrupt(
@@ -717,17 +717,17 @@ impl IndexSearcher<'_> {
             }
             let accept = |node: u32| filter.is_none_or(|f| f(ids[node as usize]));
             match &shard.copy {
-                Copy::None => {
+                WalkCopy::None => {
                     let space = FullSpace { rows, row_ids: ids, dim, k: index.k };
                     space.prepare(query, &mut self.qf);
                     graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch, accept);
                 }
-                Copy::F16(c) => {
+                WalkCopy::F16(c) => {
                     let space = F16Space { rows: c.as_slice(), dim, k: index.k };
                     space.prepare(query, &mut self.qf);
                     graph::search(&shard.graph, &space, &self.qf, ef, &mut self.scratch, accept);
                 }
-                Copy::I8 { codes, scales, dim_scales } => {
+                WalkCopy::I8 { codes, scales, dim_scales } => {
                     let space = I8Space::new(codes, scales, dim_scales.as_ref(), dim, index.k);
                     space.prepare(query, &mut self.qi);
                     graph::search(&shard.graph, &space, &self.qi, ef, &mut self.scratch, accept);

@@ -93,7 +93,7 @@ impl<T: bytemuck::Pod> Slab<T> {
 
 /// A reduced-precision copy of a shard's vectors, in node order.
 #[derive(Clone)]
-pub(crate) enum Copy {
+pub(crate) enum WalkCopy {
     /// The walk reads the source rows.
     None,
     F16(Slab<f16>),
@@ -105,22 +105,22 @@ pub(crate) enum Copy {
     },
 }
 
-impl Copy {
+impl WalkCopy {
     pub(crate) fn precision(&self) -> Precision {
         match self {
-            Copy::None => Precision::Full,
-            Copy::F16(_) => Precision::F16,
-            Copy::I8 { dim_scales: None, .. } => Precision::Int8,
-            Copy::I8 { dim_scales: Some(_), .. } => Precision::Int8PerDim,
+            WalkCopy::None => Precision::Full,
+            WalkCopy::F16(_) => Precision::F16,
+            WalkCopy::I8 { dim_scales: None, .. } => Precision::Int8,
+            WalkCopy::I8 { dim_scales: Some(_), .. } => Precision::Int8PerDim,
         }
     }
 
     /// Encode the rows `row_ids` of `source` at `precision`, in parallel.
-    pub(crate) fn encode(precision: Precision, source: RowData<'_>, dim: usize, row_ids: &[u32]) -> Copy {
+    pub(crate) fn encode(precision: Precision, source: RowData<'_>, dim: usize, row_ids: &[u32]) -> WalkCopy {
         const CHUNK: usize = 1024;
         let row = |r: u32, buf: &mut Vec<f32>| source.row_f32(dim, r as usize, buf);
         match precision {
-            Precision::Full => Copy::None,
+            Precision::Full => WalkCopy::None,
             Precision::F16 => {
                 let mut out = vec![f16::ZERO; row_ids.len() * dim];
                 out.par_chunks_mut(CHUNK * dim).zip(row_ids.par_chunks(CHUNK)).for_each(|(out, ids)| {
@@ -130,7 +130,7 @@ impl Copy {
                         o.iter_mut().zip(&buf).for_each(|(o, &v)| *o = f16::from_f32(v));
                     }
                 });
-                Copy::F16(Slab::Owned(out))
+                WalkCopy::F16(Slab::Owned(out))
             }
             Precision::Int8 | Precision::Int8PerDim => {
                 let dim_scales = (precision == Precision::Int8PerDim).then(|| {
@@ -161,7 +161,7 @@ impl Copy {
                         }
                     },
                 );
-                Copy::I8 { codes: Slab::Owned(codes), scales: Slab::Owned(scales), dim_scales: dim_scales.map(Slab::Owned) }
+                WalkCopy::I8 { codes: Slab::Owned(codes), scales: Slab::Owned(scales), dim_scales: dim_scales.map(Slab::Owned) }
             }
         }
     }
@@ -333,18 +333,18 @@ mod tests {
         let k = crate::distance::kernels();
         let q: Vec<f32> = (0..dim).map(|i| (i as f32 / dim as f32) - 0.5).collect();
         for precision in [Precision::F16, Precision::Int8, Precision::Int8PerDim] {
-            let copy = Copy::encode(precision, RowData::F32(&rows), dim, &ids);
+            let copy = WalkCopy::encode(precision, RowData::F32(&rows), dim, &ids);
             assert_eq!(copy.precision(), precision);
             for node in 0..20u32 {
                 let exact: f32 = q.iter().zip(&rows[node as usize * dim..][..dim]).map(|(a, b)| a * b).sum();
                 let approx = match &copy {
-                    Copy::F16(s) => {
+                    WalkCopy::F16(s) => {
                         let sp = F16Space { rows: s.as_slice(), dim, k };
                         let mut pq = Vec::new();
                         sp.prepare(&q, &mut pq);
                         -sp.dist(&pq, node)
                     }
-                    Copy::I8 { codes, scales, dim_scales } => {
+                    WalkCopy::I8 { codes, scales, dim_scales } => {
                         let sp = I8Space {
                             codes: codes.as_slice(),
                             scales: scales.as_slice(),
@@ -356,7 +356,7 @@ mod tests {
                         sp.prepare(&q, &mut pq);
                         -sp.dist(&pq, node)
                     }
-                    Copy::None => unreachable!(),
+                    WalkCopy::None => unreachable!(),
                 };
                 assert!((approx - exact).abs() < 0.02, "{precision:?} node {node}: {approx} vs {exact}");
             }
