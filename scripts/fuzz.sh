@@ -25,6 +25,8 @@ fi
 # The main workspace's target folder holds builds without sanitizer flags: use fuzz/'s own.
 unset CARGO_TARGET_DIR
 export LIBTORCH=${LIBTORCH:-$root/.venv-libtorch}
+# The fuzz binaries link libtorch (through the embedder) without the workspace's RUNPATH.
+export LD_LIBRARY_PATH=$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 if [ $# -gt 0 ]; then
     targets=("$@")
@@ -54,7 +56,7 @@ for t in "${targets[@]}"; do
     set +e
     TMPDIR="$scratch/tmp/$t" "${fuzz[@]}" run -O "$t" "${dirs[@]}" -- \
         -runs="$n" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
+        -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e
     secs=$(($(date +%s) - start))
