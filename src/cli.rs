@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// swan: remote-sensing image-text retrieval with SWAN (embed, index, search, evaluate).
 #[derive(Parser, Debug)]
@@ -18,7 +18,7 @@ pub enum Command {
     /// Show the libtorch in use: version, CUDA and cuDNN availability, devices, threads.
     Info {
         /// Also run a small matmul on this device (cpu, cuda, cuda:N) and compare it with the CPU.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_device)]
         probe: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -120,11 +120,11 @@ pub struct ModelArgs {
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// cpu, cuda or cuda:N (default: cuda when available).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_device)]
     pub device: Option<String>,
-    /// fp32, tf32, bf16 or fp16 (default: fp32 on the CPU, tf32 on CUDA).
-    #[arg(long)]
-    pub precision: Option<String>,
+    /// Numerics of the forward pass (default: fp32 on the CPU, tf32 on CUDA).
+    #[arg(long, value_enum)]
+    pub precision: Option<ModelPrecision>,
     /// Run convolutions channels-last (NHWC).
     #[arg(long)]
     pub channels_last: bool,
@@ -196,9 +196,9 @@ pub struct CorpusArgs {
     /// Image folder of a precomp corpus (default: PATH/images).
     #[arg(long)]
     pub images: Option<PathBuf>,
-    /// Layout, instead of detecting it: precomp, jsonl or folder.
-    #[arg(long)]
-    pub layout: Option<String>,
+    /// Layout, instead of detecting it.
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
     /// List every warning, not only their counts.
     #[arg(long)]
     pub warnings: bool,
@@ -224,9 +224,9 @@ pub enum NpyCommand {
         input: PathBuf,
         /// Output .npy; appears only when complete.
         output: PathBuf,
-        /// Output dtype: f32 or f16.
-        #[arg(long, default_value = "f16")]
-        dtype: String,
+        /// Output element type.
+        #[arg(long, value_enum, default_value_t = FileDType::F16)]
+        dtype: FileDType,
         /// Divide each row by its L2 norm (plus 1e-8, as SWAN does).
         #[arg(long)]
         normalize: bool,
@@ -283,18 +283,18 @@ pub struct EncodeArgs {
     /// File of captions to embed, one per line.
     #[arg(long)]
     pub captions_file: Option<PathBuf>,
-    /// Text padding: alone (default; each caption on its own, as for queries) or shard:N.
-    #[arg(long, default_value = "alone")]
-    pub text_padding: String,
+    /// Text padding: alone (each caption on its own, as for queries) or shard:N.
+    #[arg(long, value_parser = parse_padding, default_value = "alone")]
+    pub text_padding: swan_embedder::TextPadding,
     /// Items per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Write images.npy / captions.npy and manifest.json into this folder instead of printing.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Element type of written files: f32 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    /// Element type of written files.
+    #[arg(long, value_enum, default_value_t = FileDType::F32)]
+    pub dtype: FileDType,
     /// Print JSON lines (one per vector) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -319,9 +319,9 @@ pub struct EmbedArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Element type of the files: f32 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    /// Element type of the files.
+    #[arg(long, value_enum, default_value_t = FileDType::F32)]
+    pub dtype: FileDType,
     /// Items per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -336,9 +336,9 @@ pub struct EmbedArgs {
     /// Decoded batches allowed to wait for the device.
     #[arg(long, default_value_t = 4)]
     pub queue: usize,
-    /// Caption padding: shard:128 (the reference evaluation's) or alone.
-    #[arg(long, default_value = "shard:128")]
-    pub text_padding: String,
+    /// Caption padding: shard:N (shard:128 is the reference evaluation's) or alone.
+    #[arg(long, value_parser = parse_padding, default_value = "shard:128")]
+    pub text_padding: swan_embedder::TextPadding,
     /// Embed slice I of N (0-based), e.g. 0/4; join the outputs with `swan merge`.
     #[arg(long)]
     pub shard: Option<String>,
@@ -406,11 +406,11 @@ pub struct SearchArgs {
     #[arg(long, group = "query")]
     pub image: Option<PathBuf>,
     /// Query by a row of the set: `images:N` or `captions:N`.
-    #[arg(long, group = "query")]
-    pub row: Option<String>,
-    /// What to search: images or captions (default: images for text queries, captions otherwise).
-    #[arg(long)]
-    pub target: Option<String>,
+    #[arg(long, group = "query", value_parser = parse_row)]
+    pub row: Option<RowArg>,
+    /// What to search (default: images for text queries, captions otherwise).
+    #[arg(long, value_enum)]
+    pub target: Option<TableArg>,
     /// Results to show.
     #[arg(short, long, default_value_t = 10)]
     pub k: usize,
@@ -440,9 +440,9 @@ pub enum IndexCommand {
         /// Embedding folder written by `swan embed` (invalid rows are skipped).
         #[arg(long, conflicts_with = "npy")]
         embeddings: Option<PathBuf>,
-        /// Which table of --embeddings: images or captions.
-        #[arg(long, default_value = "images")]
-        table: String,
+        /// Which table of --embeddings.
+        #[arg(long, value_enum, default_value_t = TableArg::Images)]
+        table: TableArg,
         /// A bare .npy of rows (f32 or f16).
         #[arg(long)]
         npy: Option<PathBuf>,
@@ -455,10 +455,10 @@ pub enum IndexCommand {
         /// Beam width while building.
         #[arg(long, default_value_t = 200)]
         ef_construction: usize,
-        /// Vectors the graph walk reads: int8 (default), f16 or f32; results are always
-        /// re-ranked with the full-precision rows.
-        #[arg(long, default_value = "int8")]
-        precision: String,
+        /// Vectors the graph walk reads; results are always re-ranked with the
+        /// full-precision rows.
+        #[arg(long, value_enum, default_value_t = WalkPrecision::Int8)]
+        precision: WalkPrecision,
         /// Split the rows into N graphs searched together (for archives larger than one
         /// graph should hold).
         #[arg(long, default_value_t = 1)]
@@ -559,7 +559,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10)]
     pub log_every: u64,
     /// Device (cpu, cuda, cuda:N; default: cuda if available).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_device)]
     pub device: Option<String>,
     /// CPU threads for libtorch.
     #[arg(long)]
@@ -567,4 +567,138 @@ pub struct TrainArgs {
     /// Print JSON Lines (one per epoch and a summary) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Element type of written embedding files.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum FileDType {
+    /// 4-byte floats.
+    F32,
+    /// 2-byte floats (half the size; about 3 significant digits).
+    F16,
+}
+
+impl From<FileDType> for swan_store::DType {
+    fn from(d: FileDType) -> swan_store::DType {
+        match d {
+            FileDType::F32 => swan_store::DType::F32,
+            FileDType::F16 => swan_store::DType::F16,
+        }
+    }
+}
+
+/// Numerics of the model's forward pass.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ModelPrecision {
+    /// Full fp32 (TF32 off).
+    Fp32,
+    /// fp32 with TF32 matrix products (CUDA).
+    Tf32,
+    /// bfloat16.
+    Bf16,
+    /// float16 (CUDA only).
+    Fp16,
+}
+
+impl From<ModelPrecision> for swan_embedder::ComputePrecision {
+    fn from(p: ModelPrecision) -> swan_embedder::ComputePrecision {
+        match p {
+            ModelPrecision::Fp32 => swan_embedder::ComputePrecision::Fp32,
+            ModelPrecision::Tf32 => swan_embedder::ComputePrecision::Tf32,
+            ModelPrecision::Bf16 => swan_embedder::ComputePrecision::Bf16,
+            ModelPrecision::Fp16 => swan_embedder::ComputePrecision::Fp16,
+        }
+    }
+}
+
+/// Vectors an index's graph walk reads.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum WalkPrecision {
+    /// int8 with one scale per vector (1 byte a value).
+    Int8,
+    /// int8 with one scale per dimension.
+    Int8PerDim,
+    /// Half precision (2 bytes a value).
+    F16,
+    /// The source rows themselves (no copy).
+    F32,
+}
+
+impl From<WalkPrecision> for swan_indexer::Precision {
+    fn from(p: WalkPrecision) -> swan_indexer::Precision {
+        match p {
+            WalkPrecision::Int8 => swan_indexer::Precision::Int8,
+            WalkPrecision::Int8PerDim => swan_indexer::Precision::Int8PerDim,
+            WalkPrecision::F16 => swan_indexer::Precision::F16,
+            WalkPrecision::F32 => swan_indexer::Precision::Full,
+        }
+    }
+}
+
+/// Corpus layout.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LayoutArg {
+    /// `{split}_caps.txt` + `{split}_filename.txt` + an image folder.
+    Precomp,
+    /// A JSON Lines manifest.
+    Jsonl,
+    /// A folder of images without captions.
+    Folder,
+}
+
+impl From<LayoutArg> for swan_store::Layout {
+    fn from(l: LayoutArg) -> swan_store::Layout {
+        match l {
+            LayoutArg::Precomp => swan_store::Layout::Precomp,
+            LayoutArg::Jsonl => swan_store::Layout::Jsonl,
+            LayoutArg::Folder => swan_store::Layout::Folder,
+        }
+    }
+}
+
+/// A table of an embedding set.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableArg {
+    /// The image embeddings.
+    Images,
+    /// The caption embeddings.
+    Captions,
+}
+
+impl From<TableArg> for swan_indexer::SetTable {
+    fn from(t: TableArg) -> swan_indexer::SetTable {
+        match t {
+            TableArg::Images => swan_indexer::SetTable::Images,
+            TableArg::Captions => swan_indexer::SetTable::Captions,
+        }
+    }
+}
+
+/// `--row TABLE:N`.
+#[derive(Clone, Copy, Debug)]
+pub struct RowArg {
+    pub table: TableArg,
+    pub row: usize,
+}
+
+fn parse_row(text: &str) -> Result<RowArg, String> {
+    let bad = || format!("expected images:N or captions:N, not '{text}'");
+    let (table, row) = text.split_once(':').ok_or_else(bad)?;
+    let table = TableArg::from_str(table, false).map_err(|_| bad())?;
+    let row = row.parse().map_err(|_| bad())?;
+    Ok(RowArg { table, row })
+}
+
+/// `cpu`, `cuda` or `cuda:N`; whether that device exists is checked when it is opened.
+fn parse_device(text: &str) -> Result<String, String> {
+    let ok = text == "cpu" || text == "cuda" || text.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("expected cpu, cuda or cuda:N, not '{text}'"))
+    }
+}
+
+fn parse_padding(text: &str) -> Result<swan_embedder::TextPadding, String> {
+    text.parse()
 }

@@ -158,5 +158,106 @@ fn errors_name_the_file_and_exit_2() {
 
     let out = swan(&["info", "--probe", "tpu"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown device 'tpu'"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'tpu' for '--probe <PROBE>': expected cpu, cuda or cuda:N"));
+}
+
+#[test]
+fn fixed_value_flags_are_checked_by_clap_and_listed_in_help() {
+    let dir = tempfile::tempdir().unwrap();
+    // (command, flag, a bad value, the values --help must list)
+    let cases: &[(&[&str], &str, &str, &[&str])] = &[
+        (&["npy", "convert", "a.npy", "b.npy"], "--dtype", "f64", &["f32", "f16"]),
+        (&["embed", "--corpus", "c", "--out", "o"], "--dtype", "i8", &["f32", "f16"]),
+        (&["encode"], "--dtype", "bf16", &["f32", "f16"]),
+        (&["encode"], "--precision", "fp64", &["fp32", "tf32", "bf16", "fp16"]),
+        (&["bench"], "--precision", "int8", &["fp32", "tf32", "bf16", "fp16"]),
+        (&["index", "build", "--out", "o"], "--precision", "int4", &["int8", "int8-per-dim", "f16", "f32"]),
+        (&["index", "build", "--out", "o"], "--table", "image", &["images", "captions"]),
+        (&["search", "--embeddings", "s"], "--target", "rows", &["images", "captions"]),
+        (&["corpus", "c"], "--layout", "csv", &["precomp", "jsonl", "folder"]),
+    ];
+    for (cmd, flag, bad, values) in cases {
+        let out = swan(&[cmd, &[*flag, *bad][..]].concat(), dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?} {flag} {bad}: {err}");
+        assert!(err.contains(&format!("invalid value '{bad}' for '{flag} ")), "{cmd:?} {flag} {bad}: {err}");
+        let help = ok(&[cmd, &["--help"][..]].concat(), dir.path());
+        let section = &help[help.find(&format!("{flag} <")).unwrap()..];
+        let section = &section[..section.find("\n\n      --").unwrap_or(section.len())];
+        for v in *values {
+            assert!(section.contains(&format!("- {v}:")), "{cmd:?} --help does not list {flag} {v}:\n{section}");
+        }
+    }
+    // Values with a number are parsed by clap too, with the expected form in the message.
+    for (args, want) in [
+        (&["search", "--embeddings", "s", "--row", "images"][..], "expected images:N or captions:N, not 'images'"),
+        (&["encode", "--device", "gpu"][..], "expected cpu, cuda or cuda:N, not 'gpu'"),
+        (&["embed", "--corpus", "c", "--out", "o", "--text-padding", "shard:0"][..], "expected alone or shard:N with N >= 1"),
+    ] {
+        let out = swan(args, dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(want), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn vocab_tokenize_prints_each_lines_tokens_and_vocabulary_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = repo().join("fixtures/corpus");
+    ok(&["vocab", "build", corpus.to_str().unwrap(), "--splits", "test", "--min-count", "1", "--out", "v.json"], dir.path());
+    let vocab: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
+    let word2idx = vocab["word2idx"].as_object().unwrap();
+    let unk = word2idx["<unk>"].as_i64().unwrap();
+    std::fs::write(dir.path().join("caps.txt"), b"A road, by the river.\r\n\nzebra fields\n\xff farmland\n").unwrap();
+    for input in ["caps.txt", "-"] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_swan"));
+        cmd.args(["vocab", "tokenize", "--vocab", "v.json", input]).current_dir(dir.path());
+        cmd.stdin(std::fs::File::open(dir.path().join("caps.txt")).unwrap());
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        let tokens: Vec<Vec<&str>> =
+            lines.iter().map(|l| l["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect()).collect();
+        assert_eq!(tokens[0], ["a", "road", "by", "the", "river"]);
+        assert!(tokens[1].is_empty());
+        assert_eq!(tokens[2], ["zebra", "fields"]);
+        assert_eq!(tokens[3][1], "farmland");
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(l["line"], i + 1);
+            let want: Vec<i64> = tokens[i].iter().map(|t| word2idx.get(*t).map_or(unk, |v| v.as_i64().unwrap())).collect();
+            assert_eq!(l["ids"], serde_json::json!(want), "line {}", i + 1);
+        }
+        assert_ne!(lines[0]["ids"][1], unk, "'road' is in the fixture captions");
+        assert_eq!(lines[2]["ids"][0], unk, "'zebra' is not");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(":4: not valid UTF-8"), "{err}");
+    }
+}
+
+#[test]
+fn synth_writes_unit_rows_deterministically_from_its_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = |seed: &str, out: &str| {
+        json(&["synth", "--rows", "50", "--queries", "3", "--centres", "4", "--seed", seed, "--out", out, "--json"], dir.path())
+    };
+    let summary = synth("7", "a");
+    assert_eq!(summary["rows"], 50, "{summary}");
+    for (file, rows) in [("a/base.npy", 50), ("a/queries.npy", 3)] {
+        let v = json(&["npy", "info", file, "--json"], dir.path());
+        assert_eq!(v["shape"], serde_json::json!([rows, 512]), "{v}");
+        for k in ["min", "max"] {
+            assert!((v["norms"][k].as_f64().unwrap() - 1.0).abs() < 1e-5, "{file}: {v}");
+        }
+    }
+    assert!(dir.path().join("a/manifest.json").is_file());
+    synth("7", "b");
+    synth("8", "c");
+    let read = |p: &str| std::fs::read(dir.path().join(p)).unwrap();
+    assert!(read("a/base.npy") == read("b/base.npy"), "same seed, same bytes");
+    assert!(read("a/base.npy") != read("c/base.npy"), "another seed, other rows");
+    let out = swan(&["synth", "--rows", "0", "--out", "d"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rows"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -17,21 +17,16 @@ use sha2::{Digest, Sha256};
 use swan_embedder::text::{tokenize, word_tokenize, Vocab};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/text");
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)
 }
 
-/// `../shared`, or None (with a message) when the shared folder is absent.
+/// `../shared`, or None (with a message) when the shared folder is absent; a failure
+/// under `CI=true`.
 fn shared(test: &str) -> Option<PathBuf> {
-    let p = Path::new(SHARED);
-    if p.join("data").is_dir() {
-        Some(p.to_path_buf())
-    } else {
-        eprintln!("{test}: skipped, {SHARED} is absent");
-        None
-    }
+    eprintln!("{test}: needs ../shared/data");
+    swan_fixtures::shared_dir_or_skip("data")
 }
 
 /// Caption lines as the reference reads them: `for line in open(path, "rb")`, i.e. split on

@@ -6,7 +6,7 @@ use swan_store::{Corpus, CorpusOptions};
 use crate::cli::CorpusArgs;
 
 pub fn run(args: CorpusArgs) -> anyhow::Result<()> {
-    let layout = args.layout.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?;
+    let layout = args.layout.map(Into::into);
     let options = CorpusOptions { layout, split: Some(args.split.clone()), images: args.images.clone() };
     let corpus = Corpus::open(&args.path, &options).with_context(|| format!("reading corpus {}", args.path.display()))?;
     let summary = corpus.summary();

@@ -8,8 +8,8 @@ use swan_store::{Corpus, CorpusOptions, DType};
 use crate::cli::EmbedArgs;
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
-    let dtype: DType = args.dtype.parse().map_err(anyhow::Error::msg)?;
-    let padding = args.text_padding.parse().map_err(anyhow::Error::msg)?;
+    let dtype: DType = args.dtype.into();
+    let padding = args.text_padding;
     let shard = parse_shard(args.shard.as_deref())?;
     let options = CorpusOptions { layout: None, split: Some(args.split.clone()), images: args.images.clone() };
     let corpus = Corpus::open(&args.corpus, &options).with_context(|| format!("reading corpus {}", args.corpus.display()))?;

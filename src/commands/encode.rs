@@ -9,8 +9,8 @@ use swan_store::{CorpusRef, DType, EMBED_DIM};
 use crate::cli::EncodeArgs;
 
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
-    let padding: TextPadding = args.text_padding.parse().map_err(anyhow::Error::msg)?;
-    let dtype: DType = args.dtype.parse().map_err(anyhow::Error::msg)?;
+    let padding: TextPadding = args.text_padding;
+    let dtype: DType = args.dtype.into();
     anyhow::ensure!(matches!(dtype, DType::F32 | DType::F16), "--dtype must be f32 or f16");
     anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
     let captions = read_captions(&args)?;

@@ -1,46 +1,30 @@
 //! `swan index build` and `swan synth`.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
-use swan_indexer::{BuildParams, Index, Precision, SetTable, Source};
+use anyhow::bail;
+use swan_embedder::pipeline::Progress;
+use swan_indexer::{BuildParams, Index, Precision, Source};
 
 use crate::cli::IndexCommand;
 
 pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
     let IndexCommand::Build { embeddings, table, npy, out, m, ef_construction, precision, shards, threads, json } = cmd;
     let source = match (&embeddings, &npy) {
-        (Some(dir), None) => {
-            let table = match table.as_str() {
-                "images" => SetTable::Images,
-                "captions" => SetTable::Captions,
-                t => bail!("--table must be images or captions, not '{t}'"),
-            };
-            Source::from_manifest(dir, table)?
-        }
+        (Some(dir), None) => Source::from_manifest(dir, table.into())?,
         (None, Some(path)) => Source::npy(path),
         _ => bail!("give --embeddings DIR or --npy FILE"),
     };
-    let precision =
-        Precision::parse(&precision).with_context(|| format!("--precision must be int8, int8-per-dim, f16 or f32, not '{precision}'"))?;
+    let precision: Precision = precision.into();
     anyhow::ensure!(m >= 2 && ef_construction >= 1 && shards >= 1, "--m must be at least 2, --ef-construction and --shards at least 1");
     let params = BuildParams { m, ef_construction, precision, shards, threads, ..BuildParams::default() };
 
-    let bar = if !json && std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("swan: indexing [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let bars = super::progress::Bars::new(json);
+    bars.begin("indexing", 0, 0);
     let start = Instant::now();
-    let index = Index::build(&source, &params, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let index = Index::build(&source, &params, &|done, total| bars.set(done as u64, total as u64))?;
+    bars.end();
     let build_s = start.elapsed().as_secs_f64();
     index.save(&out)?;
     let stats = index.stats();

@@ -14,8 +14,8 @@ pub fn config(args: &ModelArgs) -> anyhow::Result<EncoderConfig> {
         Some(d) => runtime::parse_device(d)?,
         None => runtime::default_device(),
     };
-    let precision = match &args.precision {
-        Some(p) => p.parse::<ComputePrecision>().map_err(anyhow::Error::msg)?,
+    let precision = match args.precision {
+        Some(p) => p.into(),
         None => ComputePrecision::default_for(device),
     };
     Ok(EncoderConfig { device, precision, channels_last: args.channels_last })

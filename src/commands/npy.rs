@@ -12,7 +12,7 @@ pub fn run(cmd: NpyCommand) -> anyhow::Result<()> {
     match cmd {
         NpyCommand::Info { file, json } => info(&file, json),
         NpyCommand::Convert { input, output, dtype, normalize, json } => {
-            let dtype: DType = dtype.parse().map_err(anyhow::Error::msg)?;
+            let dtype: DType = dtype.into();
             convert(&input, &output, dtype, normalize, json)
         }
     }

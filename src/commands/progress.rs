@@ -1,4 +1,6 @@
-//! Progress bars on a terminal (stderr), nothing in pipes.
+//! The one progress display: bars on stderr when it is a terminal, nothing in pipes or
+//! with `--json`. Used by the embedding pipeline (its `Progress` trait) and by callers of
+//! libraries that report `(done, total)`.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -6,14 +8,26 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use swan_embedder::pipeline::Progress;
 
+/// One bar at a time, for stages that follow each other.
 pub struct Bars {
     current: Mutex<Option<ProgressBar>>,
     enabled: bool,
 }
 
 impl Bars {
+    /// Bars unless `quiet` (`--json`) or stderr is not a terminal.
     pub fn new(quiet: bool) -> Bars {
         Bars { current: Mutex::new(None), enabled: !quiet && std::io::stderr().is_terminal() }
+    }
+}
+
+impl Bars {
+    /// Set the current bar's total and position (for `(done, total)` callbacks).
+    pub fn set(&self, done: u64, total: u64) {
+        if let Some(bar) = &*self.current.lock().expect("not poisoned") {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
     }
 }
 

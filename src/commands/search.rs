@@ -8,14 +8,8 @@ use swan_searcher::{search, Rows};
 use swan_store::{NpyFile, Table};
 
 use super::Outcome;
-use crate::cli::SearchArgs;
+use crate::cli::{RowArg, SearchArgs, TableArg as Target};
 use swan_store::EmbeddingSet;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Target {
-    Images,
-    Captions,
-}
 
 /// One line of output.
 #[derive(Serialize)]
@@ -44,16 +38,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             if scenes.is_empty() { "none".to_string() } else { scenes.join(", ") }
         );
     }
-    let parse_target = |t: &str| match t {
-        "images" => Ok(Target::Images),
-        "captions" => Ok(Target::Captions),
-        _ => bail!("--target must be images or captions, not '{t}'"),
-    };
     let (query, default_target) = query_vector(&args, &set)?;
-    let target = match &args.target {
-        Some(t) => parse_target(t)?,
-        None => default_target,
-    };
+    let target = args.target.unwrap_or(default_target);
     let (file, table): &(NpyFile, Table) = match target {
         Target::Images => set.images.as_ref().context("this set has no image embeddings")?,
         Target::Captions => set.captions.as_ref().context("this set has no caption embeddings")?,
@@ -140,13 +126,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
 
 /// The query as a normalised vector, and the default target for its kind.
 fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f32>, Target)> {
-    if let Some(spec) = &args.row {
-        let (which, n) = spec.split_once(':').context("--row must be images:N or captions:N")?;
-        let n: usize = n.parse().with_context(|| format!("--row {spec}: N must be a row number"))?;
-        let (file, target) = match which {
-            "images" => (&set.images, Target::Captions),
-            "captions" => (&set.captions, Target::Images),
-            _ => bail!("--row must be images:N or captions:N"),
+    if let Some(RowArg { table, row: n }) = args.row {
+        let (file, target, which) = match table {
+            Target::Images => (&set.images, Target::Captions, "images"),
+            Target::Captions => (&set.captions, Target::Images, "captions"),
         };
         let (file, _) = file.as_ref().with_context(|| format!("this set has no {which}"))?;
         let mut v = vec![0f32; file.dim()];

@@ -2,18 +2,9 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-/// `../shared/data` beside the workspace, if this checkout has it.
+/// `../shared/data` beside the workspace; a failure under `CI=true` when it is missing.
 fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("SWAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} not found (set SWAN_SHARED to the shared/ folder)", dir.display());
-        None
-    }
+    swan_fixtures::shared_dir_or_skip("data").map(|dir| dir.join("data"))
 }
 
 fn open(root: &Path, split: &str) -> Result<Corpus> {
