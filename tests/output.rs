@@ -35,7 +35,7 @@ fn workspace() -> tempfile::TempDir {
     for shard in ["0/2", "1/2"] {
         let out = format!("s{}", &shard[..1]);
         let mut args = EMBED.to_vec();
-        args.extend(["--out", &out, "--shard", shard, "--chunk-rows", "1"]);
+        args.extend(["--out", &out, "--shard", shard, "--chunk-rows", "1", "--batch-size", "1"]);
         ok(&args, dir.path());
     }
     ok(&["merge", "--out", "set", "s0", "s1"], dir.path());
