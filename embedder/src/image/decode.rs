@@ -96,6 +96,13 @@ pub fn decode_bytes(bytes: &[u8], origin: &Path) -> Result<Rgb8, ImageError> {
         Err(image::ImageError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(corrupt(format!("truncated: {e}")))
         }
+        // Campaign item 22: a 20000 x 20000 PNG is not corrupt, it is over the limit; say so with its size.
+        Err(image::ImageError::Limits(e)) => {
+            let mut header = ImageReader::new(Cursor::new(bytes));
+            header.set_format(format);
+            let (width, height) = header.into_dimensions().unwrap_or((0, 0));
+            return Err(ImageError::TooLarge { path: path(), format: name, width, height, reason: e.to_string() });
+        }
         Err(e) => return Err(corrupt(e.to_string())),
     };
     if img.width() == 0 || img.height() == 0 {
@@ -252,4 +259,32 @@ fn collect_rgb(n: usize, px: impl Iterator<Item = [u8; 3]>) -> Vec<u8> {
         out.extend_from_slice(&p);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Campaign item 22: a PNG whose header declares 20000 x 20000 names the decode limit and
+    /// its size instead of calling the file corrupt.
+    #[test]
+    fn an_image_over_the_decode_limit_says_so_with_its_size() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend(20000u32.to_be_bytes());
+        ihdr.extend(20000u32.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
+        png.extend(13u32.to_be_bytes());
+        png.extend(&ihdr);
+        png.extend(crc32fast::hash(&ihdr).to_be_bytes());
+        for chunk in [&b"IDAT"[..], &b"IEND"[..]] {
+            png.extend(0u32.to_be_bytes());
+            png.extend(chunk);
+            png.extend(crc32fast::hash(chunk).to_be_bytes());
+        }
+        let err = decode_bytes(&png, Path::new("big.png")).unwrap_err();
+        assert!(matches!(err, ImageError::TooLarge { width: 20000, height: 20000, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("20000 x 20000") && text.contains("decode limit") && !text.contains("corrupt"), "{text}");
+    }
 }

@@ -121,6 +121,21 @@ pub enum ImageError {
         /// What is unsupported.
         reason: String,
     },
+    /// The header is readable but decoding it would need more memory than the decoder's limit
+    /// (the `image` crate's default of 512 MiB): a decompression bomb or a huge scan.
+    #[error("image {}: {width} x {height} {format} is over the decode limit ({reason}); swan decodes images of up to 512 MiB", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// `JPEG`, `PNG` or `TIFF`.
+        format: &'static str,
+        /// Width the header declares.
+        width: u32,
+        /// Height the header declares.
+        height: u32,
+        /// The decoder's words.
+        reason: String,
+    },
     /// The file is truncated or corrupt.
     #[error("image {}: corrupt or truncated {format} data: {reason}", path.display())]
     Corrupt {
@@ -141,6 +156,7 @@ impl ImageError {
             | ImageError::Empty { path }
             | ImageError::UnknownFormat { path, .. }
             | ImageError::Unsupported { path, .. }
+            | ImageError::TooLarge { path, .. }
             | ImageError::Corrupt { path, .. } => path,
         }
     }
