@@ -151,3 +151,27 @@ fn a_moved_set_and_its_index_still_answer() {
         assert_eq!(v["ann"]["recall_at_k"], 1.0, "{idx}: {v}");
     }
 }
+
+#[test]
+fn a_nan_caption_row_is_blamed_on_captions_npy_and_refused_as_a_query() {
+    // Campaign 22: NaN in captions.npy was reported as "images.npy: similarity of image 0 and
+    // caption 3 is NaN", and `search --row captions:3` printed NaN scores with exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, 20, &[]);
+    let path = d.join("set/captions.npy");
+    let file = swan_store::npy::NpyFile::open(&path).unwrap();
+    let mut cap = vec![0f32; file.shape()[0] * DIM];
+    for (row, chunk) in cap.chunks_mut(DIM).enumerate() {
+        file.row_into_f32(row, chunk).unwrap();
+    }
+    drop(file);
+    cap[3 * DIM + 5] = f32::NAN;
+    swan_store::npy::write_f32(&path, &[40, DIM], &cap).unwrap();
+
+    let e = err(&["eval", "--embeddings", "set"], d, 2);
+    assert!(e.contains("captions.npy: row 3 holds NaN or infinite values but is not marked invalid"), "{e}");
+    assert!(!e.contains("images.npy"), "{e}");
+    let e = err(&["search", "--embeddings", "set", "--row", "captions:3"], d, 2);
+    assert!(e.contains("captions.npy: row 3 holds NaN or infinite values; it cannot be a query"), "{e}");
+}

@@ -33,6 +33,16 @@ pub enum Error {
         /// Caption (column) index.
         col: usize,
     },
+    /// An embedding row with NaN or infinite values that its manifest does not list as
+    /// invalid (campaign item 22: such a row in `captions.npy` used to be reported as a NaN
+    /// similarity of `images.npy`).
+    #[error("{}row {row} holds NaN or infinite values but is not marked invalid; the file was changed after it was written (re-embed it, or list the row as invalid)", at(path))]
+    NonFiniteRow {
+        /// The embedding file.
+        path: Option<PathBuf>,
+        /// The row (0-based).
+        row: usize,
+    },
     /// A caption assigned to an image that does not exist.
     #[error("caption {caption} belongs to image {image}, but there are only {n_images} images")]
     CaptionImage {

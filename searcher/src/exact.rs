@@ -157,6 +157,25 @@ impl<'a> Rows<'a> {
         self.data.dot(&self.kernels, self.dim, query, row)
     }
 
+    /// The first row, valid or not, that holds a NaN or an infinite value. swan's writers
+    /// zero such rows and list them as invalid, so one here means the file was changed
+    /// (or made) elsewhere; scoring it would give NaN similarities blamed on the wrong file.
+    pub fn first_non_finite_row(&self) -> Option<usize> {
+        let mut buf = vec![0f32; self.dim];
+        (0..self.rows).find(|&row| {
+            self.row_into_f32(row, &mut buf);
+            buf.iter().any(|x| !x.is_finite())
+        })
+    }
+
+    /// An error naming this file and the first non-finite row, if there is one.
+    pub fn check_finite(&self) -> Result<()> {
+        match self.first_non_finite_row() {
+            None => Ok(()),
+            Some(row) => Err(Error::NonFiniteRow { path: self.path.clone(), row }),
+        }
+    }
+
     /// Row `row` converted to `f32` into `out` (`dim` values).
     pub(crate) fn row_into_f32(&self, row: usize, out: &mut [f32]) {
         self.data.row_into(self.dim, row, out)

@@ -134,6 +134,12 @@ fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f3
         let (file, _) = file.as_ref().with_context(|| format!("this set has no {which}"))?;
         let mut v = vec![0f32; file.dim()];
         file.row_into_f32(n, &mut v)?;
+        // A NaN query scores NaN against every row: refuse it rather than print NaN ranks.
+        anyhow::ensure!(
+            v.iter().all(|x| x.is_finite()),
+            "{}: row {n} holds NaN or infinite values; it cannot be a query",
+            file.path().display()
+        );
         return Ok((v, target));
     }
     let model = super::model::load(&args.model, None)?;

@@ -48,6 +48,9 @@ impl SimMatrix {
                 format!("image rows have {} values but caption rows have {}", images.dim(), captions.dim()),
             ));
         }
+        // Name the file that holds a non-finite row before a NaN similarity hides which one it was.
+        images.check_finite()?;
+        captions.check_finite()?;
         let (ni, nc, dim) = (images.len(), captions.len(), images.dim());
         let Some(len) = ni.checked_mul(nc) else {
             return Err(Error::shape(images.path(), format!("a {ni} x {nc} similarity matrix does not fit in memory")));
@@ -67,7 +70,8 @@ impl SimMatrix {
                 },
             );
         }
-        SimMatrix::checked(ni, nc, data, images.path().or(captions.path()))
+        // Finite rows can still overflow to NaN (inf - inf); that is not one file's fault.
+        SimMatrix::checked(ni, nc, data, None)
     }
 
     fn checked(n_images: usize, n_captions: usize, data: Vec<f64>, path: Option<&Path>) -> Result<SimMatrix> {
