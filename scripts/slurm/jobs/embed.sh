@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Array task I: `swan embed --shard I/N` into WORK/embed/shard-I. A complete shard is skipped;
+# a partial one (a failed or cancelled earlier task) is resumed by swan from its last chunk.
+# Arguments: WORK SCRIPTS_DIR (Slurm runs a copy of this file, so it cannot find lib.sh itself).
+set -euo pipefail
+WORK=${1:?usage: embed.sh WORK SCRIPTS_DIR}
+# shellcheck source=../lib.sh
+source "${2:?usage: embed.sh WORK SCRIPTS_DIR}/lib.sh"
+job_begin embed
+i=$(task_shard)
+skip_if_done embed "$i"
+mkdir -p "$WORK/embed"
+args=(embed --corpus "$CORPUS" --checkpoint "$CHECKPOINT" --shard "$i/$SHARDS" --out "$(shard_dir embed "$i")" --json)
+[ -z "$VOCAB" ] || args+=(--vocab "$VOCAB")
+[ -z "$SPLIT" ] || args+=(--split "$SPLIT")
+read -r -a extra <<<"$EMBED_ARGS"
+"$SWAN" "${args[@]}" "${extra[@]}"

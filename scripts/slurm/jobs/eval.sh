@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One job: `swan eval --topk` of the merged exact lists into WORK/eval/exact.json and, when
+# there are ANN lists, of those against the exact ones into WORK/eval/ann.json (swan's JSON
+# summaries, written to a temporary sibling and renamed). Arguments: WORK SCRIPTS_DIR.
+set -euo pipefail
+WORK=${1:?usage: eval.sh WORK SCRIPTS_DIR}
+# shellcheck source=../lib.sh
+source "${2:?usage: eval.sh WORK SCRIPTS_DIR}/lib.sh"
+job_begin eval
+mkdir -p "$WORK/eval"
+if [ ! -f "$WORK/eval/exact.json" ]; then
+  "$SWAN" eval --embeddings "$SET" --topk "$WORK/topk/exact" --json >"$WORK/eval/exact.json.tmp.$$" ||
+    { rc=$?; rm -f "$WORK/eval/exact.json.tmp.$$"; exit $rc; }
+  publish "$WORK/eval/exact.json.tmp.$$" "$WORK/eval/exact.json"
+fi
+if ann_wanted && [ ! -f "$WORK/eval/ann.json" ]; then
+  "$SWAN" eval --embeddings "$SET" --topk "$WORK/topk/ann" --exact-topk "$WORK/topk/exact" --json \
+    >"$WORK/eval/ann.json.tmp.$$" || { rc=$?; rm -f "$WORK/eval/ann.json.tmp.$$"; exit $rc; }
+  publish "$WORK/eval/ann.json.tmp.$$" "$WORK/eval/ann.json"
+fi
+cat "$WORK/eval/exact.json"
+[ ! -f "$WORK/eval/ann.json" ] || cat "$WORK/eval/ann.json"

@@ -1,0 +1,165 @@
+//! The Slurm path on a real one-node cluster: `scripts/slurm/run.sh` runs the fixture corpus
+//! through embed shards -> merge as job arrays chained by `afterok`, one array task is killed
+//! mid-run, `run.sh resubmit` completes it (resuming, not recomputing, the killed shard), and
+//! the result equals the single-machine run byte for byte.
+//!
+//! Slurm and MUNGE come from the distribution's packages (installed when absent, as root;
+//! skipped with a message elsewhere, a failure under CI=true). The cluster lives in a
+//! temporary folder and is stopped when the test ends, whatever the outcome.
+
+#[path = "slurm/cluster.rs"]
+mod cluster;
+mod common;
+
+use cluster::{processes_under, signal, Cluster};
+use common::{ok, repo};
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+const SHARDS: usize = 3;
+
+/// Batch size 1 and one-row chunks: every image is a durable chunk, so a task is slow
+/// enough to be caught mid-run and resumes at a row boundary. The single-machine run uses
+/// the same flags (batch size and threads change the last bits of an embedding).
+const EMBED_FLAGS: &[&str] = &["--device", "cpu", "--threads", "1", "--batch-size", "1", "--chunk-rows", "1"];
+
+fn run_sh(cluster: &Cluster, args: &[&str], cwd: &Path) -> Output {
+    Command::new(repo().join("scripts/slurm/run.sh"))
+        .args(args)
+        .current_dir(cwd)
+        .env("SLURM_CONF", &cluster.conf)
+        .output()
+        .expect("run scripts/slurm/run.sh")
+}
+
+fn run_sh_ok(cluster: &Cluster, args: &[&str], cwd: &Path) -> String {
+    let out = run_sh(cluster, args, cwd);
+    assert!(
+        out.status.success(),
+        "run.sh {args:?} failed:\n{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        task_logs(cwd)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every task log of the run in `cwd/work`, for failure messages.
+fn task_logs(cwd: &Path) -> String {
+    let logs = cwd.join("work/slurm/logs");
+    let Ok(entries) = fs::read_dir(&logs) else { return String::new() };
+    let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths.iter().map(|p| format!("--- {}\n{}", p.display(), fs::read_to_string(p).unwrap_or_default())).collect()
+}
+
+/// The jobs run.sh recorded: (submission, job name, job id, array list).
+fn recorded_jobs(work: &Path) -> Vec<(u32, String, String, String)> {
+    fs::read_to_string(work.join("slurm/jobs.tsv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].parse().unwrap(), f[2].to_string(), f[3].to_string(), f[4].to_string())
+        })
+        .collect()
+}
+
+/// Wait until shard `i` has at least one durable chunk of images but is not complete, then
+/// kill its swan process (SIGKILL: no chance to tidy up, like a node lost mid-run).
+fn kill_embed_task_mid_run(work: &Path, i: usize) {
+    let shard = work.join(format!("embed/shard-{i}"));
+    let progress = shard.join("images.npy.progress");
+    let start = Instant::now();
+    loop {
+        assert!(!shard.join("manifest.json").exists(), "shard {i} finished before the test could kill it");
+        // The progress log: header lines, then the number of each durable chunk, one a line.
+        let chunks = fs::read_to_string(&progress)
+            .map(|t| t.lines().filter(|l| l.parse::<u64>().is_ok()).count())
+            .unwrap_or(0);
+        if chunks >= 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "shard {i} wrote no chunk within 2 minutes");
+        sleep(Duration::from_millis(10));
+    }
+    let pids: Vec<u32> = processes_under(&shard)
+        .into_iter()
+        .filter(|pid| fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with(b"swan")))
+        .collect();
+    assert_eq!(pids.len(), 1, "one swan process writes {}: {pids:?}", shard.display());
+    // The pid runs `swan embed --out <our temp dir>`.
+    assert!(signal(pids[0], "KILL"), "kill -KILL {}", pids[0]);
+}
+
+fn same_bytes(a: &Path, b: &Path) {
+    let (x, y) = (fs::read(a).unwrap(), fs::read(b).unwrap());
+    assert!(x == y, "{} and {} differ", a.display(), b.display());
+}
+
+#[test]
+fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
+    let Some(mut cluster) = Cluster::start() else { return };
+    let dir = cluster.dir.path().join("swan");
+    fs::create_dir(&dir).unwrap();
+    let corpus = repo().join("fixtures/corpus").display().to_string();
+    ok(&["checkpoint", "hashinit", "--out", "ckpt.safetensors"], &dir);
+    ok(&["vocab", "build", &corpus, "--out", "vocab.json"], &dir);
+
+    // The single-machine run.
+    let mut embed = vec!["embed", "--corpus", &corpus, "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json"];
+    embed.extend(EMBED_FLAGS);
+    embed.extend(["--out", "single"]);
+    ok(&embed, &dir);
+
+    // The same through Slurm; shard 1's task is killed once it has written a chunk.
+    let swan = env!("CARGO_BIN_EXE_swan");
+    let shards = SHARDS.to_string();
+    let embed_args = EMBED_FLAGS.join(" ");
+    run_sh_ok(
+        &cluster,
+        &[
+            "embed", "--work", "work", "--swan", swan, "--shards", &shards, "--corpus", &corpus,
+            "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--embed-args", &embed_args,
+        ],
+        &dir,
+    );
+    let work = dir.join("work");
+    kill_embed_task_mid_run(&work, 1);
+    cluster.wait_idle(Duration::from_secs(120));
+
+    // Shards 0 and 2 finished; shard 1 failed, so the merge (afterok) never ran.
+    let status = run_sh_ok(&cluster, &["status", "--work", "work"], &dir);
+    assert!(status.contains("embed: shards 1 not complete"), "{status}");
+    assert!(status.contains("merge: not complete"), "{status}");
+    assert!(!work.join("embeddings").exists());
+
+    let out = run_sh_ok(&cluster, &["resubmit", "--work", "work", "--wait"], &dir);
+    assert!(out.contains("merge: complete"), "{out}");
+    // The resubmission ran shard 1 alone, and resumed it: the rows written before the kill
+    // were not computed again.
+    let jobs = recorded_jobs(&work);
+    let again: Vec<_> = jobs.iter().filter(|j| j.0 == 2).collect();
+    let embed_job = again.iter().find(|j| j.1 == "embed").unwrap_or_else(|| panic!("no embed job in {jobs:?}"));
+    assert_eq!(embed_job.3, "1", "{jobs:?}");
+    let log = fs::read_to_string(work.join(format!("slurm/logs/embed-{}_1.log", embed_job.2))).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(log.lines().find(|l| l.starts_with('{')).expect("swan's JSON summary")).unwrap();
+    let images = &summary["images"];
+    let (resumed, computed, rows) =
+        (images["resumed"].as_u64().unwrap(), images["computed"].as_u64().unwrap(), images["rows"].as_u64().unwrap());
+    assert!(resumed >= 1 && computed >= 1 && resumed + computed == rows, "{summary}");
+
+    for table in ["images.npy", "captions.npy"] {
+        same_bytes(&work.join("embeddings").join(table), &dir.join("single").join(table));
+    }
+    // No log is left under a temporary name, no temporary file next to the outputs.
+    for entry in fs::read_dir(work.join("slurm/logs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(name.ends_with(".log"), "{name}");
+    }
+}
