@@ -125,6 +125,7 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
         &[
             "embed", "--work", "work", "--swan", swan, "--shards", &shards, "--corpus", &corpus,
             "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--embed-args", &embed_args,
+            "--gpus", "1",
         ],
         &dir,
     );
@@ -137,6 +138,16 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     assert!(status.contains("embed: shards 1 not complete"), "{status}");
     assert!(status.contains("merge: not complete"), "{status}");
     assert!(!work.join("embeddings").exists());
+
+    // --gpus 1: every embed task asked for one GPU per task and was given one of the node's two.
+    let first = recorded_jobs(&work).into_iter().find(|j| j.0 == 1 && j.1 == "embed").unwrap();
+    let job = cluster.client("scontrol", &["show", "job", &first.2]);
+    let job = String::from_utf8_lossy(&job.stdout);
+    assert!(job.contains("TresPerTask=gres:gpu:1"), "{job}");
+    for task in 0..SHARDS {
+        let log = fs::read_to_string(work.join(format!("slurm/logs/embed-{}_{task}.log", first.2))).unwrap();
+        assert!(log.contains("CUDA_VISIBLE_DEVICES="), "{log}");
+    }
 
     let out = run_sh_ok(&cluster, &["resubmit", "--work", "work", "--wait"], &dir);
     assert!(out.contains("merge: complete"), "{out}");

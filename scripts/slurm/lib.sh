@@ -165,7 +165,7 @@ job_begin() {
   fi
   trap 'rc=$?; [ ! -f "$JOB_LOG.part" ] || mv -f "$JOB_LOG.part" "$JOB_LOG"; exit $rc' EXIT
   trap 'exit 143' TERM
-  echo "swan-slurm: $JOB_STAGE on $(hostname) at $(date -u +%FT%TZ)"
+  echo "swan-slurm: $JOB_STAGE on $(hostname) at $(date -u +%FT%TZ)${CUDA_VISIBLE_DEVICES+, CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES}"
 }
 
 # The shard this array task works on.

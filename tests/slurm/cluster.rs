@@ -13,7 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 /// The programs the cluster needs (Debian's `slurm-wlm` and `munge` packages).
-const PROGRAMS: &[&str] = &["munged", "slurmctld", "slurmd", "sbatch", "sinfo", "squeue", "scancel"];
+const PROGRAMS: &[&str] = &["munged", "slurmctld", "slurmd", "sbatch", "sinfo", "squeue", "scancel", "scontrol"];
 
 pub struct Cluster {
     /// The cluster's folder (configuration, keys, state, logs); tests may work in it too.
@@ -158,13 +158,19 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 KillWait=5
 MinJobAge=600
-NodeName=swan1 NodeHostname={host} NodeAddr=127.0.0.1 CPUs=2 RealMemory={mem} State=UNKNOWN
+GresTypes=gpu
+NodeName=swan1 NodeHostname={host} NodeAddr=127.0.0.1 CPUs=2 RealMemory={mem} Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=swan1 Default=YES MaxTime=INFINITE State=UP
 ",
             socket = socket.display(),
             mem = memory_mib(),
         );
         fs::write(&conf, config).unwrap();
+        // Two stand-in GPUs (device files that every machine has), so that `--gpus-per-task`
+        // requests are scheduled and each task is given one (CUDA_VISIBLE_DEVICES); swan is
+        // told to use the CPU.
+        fs::write(root.join("gres.conf"), "NodeName=swan1 Name=gpu File=/dev/null\nNodeName=swan1 Name=gpu File=/dev/zero\n")
+            .unwrap();
 
         let mut cluster = Cluster { dir, conf: conf.clone(), daemons: Vec::new() };
         let log = |name: &str| fs::File::create(root.join("log").join(name)).unwrap();
