@@ -74,6 +74,9 @@ pub enum Command {
     /// Build HNSW indexes over embedding files.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Work with top-k lists (`swan search --queries ... --out`).
+    #[command(subcommand)]
+    Topk(TopkCommand),
     /// Write a synthetic archive (N x 512 unit vectors in scene-like clusters, plus
     /// queries) for benchmarks.
     Synth {
@@ -381,6 +384,15 @@ pub struct EvalArgs {
     /// ANN recall@k against exact search, queries/s and latency.
     #[arg(long, requires = "embeddings")]
     pub index: Option<PathBuf>,
+    /// Metrics from top-k lists (`swan search --queries ... --out`, merged) instead of the
+    /// similarity matrix: one list per direction (captions against images: text->image;
+    /// images against captions: image->text); give both for mR.
+    #[arg(long, requires = "embeddings", conflicts_with = "index", num_args = 1..=2)]
+    pub topk: Vec<PathBuf>,
+    /// With --topk: exact lists of the same queries, to measure the --topk (ANN) lists'
+    /// recall@k against.
+    #[arg(long, requires = "topk", num_args = 1..=2)]
+    pub exact_topk: Vec<PathBuf>,
     #[command(flatten)]
     pub walk: WalkArgs,
     /// Cut-offs r for scene recall SR@r.
@@ -408,10 +420,22 @@ pub struct SearchArgs {
     /// Query by a row of the set: `images:N` or `captions:N`.
     #[arg(long, group = "query", value_parser = parse_row)]
     pub row: Option<RowArg>,
+    /// Many queries at once, answered into top-k lists (needs --out): `captions` or
+    /// `images` (every row of that table of the set), a `.npy` of query vectors, or a text
+    /// file of captions, one a line (encoded with --checkpoint and --vocab).
+    #[arg(long, group = "query", requires = "out")]
+    pub queries: Option<String>,
     /// What to search (default: images for text queries, captions otherwise).
-    #[arg(long, value_enum)]
+    #[arg(long, visible_alias = "table", value_enum)]
     pub target: Option<TableArg>,
-    /// Results to show.
+    /// With --queries: search only row slice I of N (0-based; contiguous, rows*I/N to
+    /// rows*(I+1)/N); the lists hold global row ids (join them with `swan topk merge`).
+    #[arg(long, value_parser = parse_slice, requires = "queries", conflicts_with = "index")]
+    pub rows: Option<swan_store::RowSlice>,
+    /// With --queries: the folder to write the top-k lists to (ids.npy, scores.npy, topk.json).
+    #[arg(long, requires = "queries")]
+    pub out: Option<PathBuf>,
+    /// Results per query.
     #[arg(short, long, default_value_t = 10)]
     pub k: usize,
     /// Keep only results of this scene label.
@@ -466,6 +490,24 @@ pub enum IndexCommand {
         /// Build threads (default: all cores).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TopkCommand {
+    /// Join the lists of row slices (`swan search --rows I/N`) into the list of the whole
+    /// table; refuses lists of other queries, k or tables, and slices that overlap or leave
+    /// rows uncovered.
+    Merge {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// List folders, one per slice (any order).
+        #[arg(required = true)]
+        lists: Vec<PathBuf>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -687,6 +729,10 @@ fn parse_row(text: &str) -> Result<RowArg, String> {
     let table = TableArg::from_str(table, false).map_err(|_| bad())?;
     let row = row.parse().map_err(|_| bad())?;
     Ok(RowArg { table, row })
+}
+
+fn parse_slice(text: &str) -> Result<swan_store::RowSlice, String> {
+    swan_store::RowSlice::parse(text)
 }
 
 /// `cpu`, `cuda` or `cuda:N`; whether that device exists is checked when it is opened.

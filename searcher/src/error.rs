@@ -63,6 +63,14 @@ pub enum Error {
         /// Rows in the array.
         rows: usize,
     },
+    /// A top-k list that is malformed, or does not fit the lists or set it is used with.
+    #[error("{}: {reason}", path.display())]
+    List {
+        /// The list's folder or file.
+        path: PathBuf,
+        /// What is wrong (naming the other file where two do not fit together).
+        reason: String,
+    },
     /// An option outside its domain (a zero cut-off, nothing to evaluate, ...).
     #[error("{0}")]
     Invalid(String),

@@ -199,12 +199,28 @@ const MIN_SEGMENT_ROWS: usize = 4096;
 /// Runs on the current rayon thread pool (wrap the call in `ThreadPool::install` to
 /// choose the thread count).
 pub fn search(base: &Rows<'_>, queries: &[f32], k: usize, filter: Option<&(dyn Fn(usize) -> bool + Sync)>) -> Result<Vec<Vec<Hit>>> {
+    search_range(base, 0..base.rows, queries, k, filter)
+}
+
+/// [`search`] over the rows `range` of `base` only (one row slice of a sharded search).
+/// Hits carry the rows' ids in `base` (global ids, not positions in the range), so the
+/// lists of the slices of one table merge into the list of the whole table.
+pub fn search_range(
+    base: &Rows<'_>,
+    range: Range<usize>,
+    queries: &[f32],
+    k: usize,
+    filter: Option<&(dyn Fn(usize) -> bool + Sync)>,
+) -> Result<Vec<Vec<Hit>>> {
     let dim = base.dim;
     if !queries.len().is_multiple_of(dim) {
         return Err(Error::shape(base.path(), format!("{} query values do not make whole queries of dim {dim}", queries.len())));
     }
+    if range.start > range.end || range.end > base.rows {
+        return Err(Error::shape(base.path(), format!("rows {range:?} are not within the {} rows", base.rows)));
+    }
     let nq = queries.len() / dim;
-    let k = k.min(base.rows);
+    let k = k.min(range.len());
     if nq == 0 || k == 0 {
         return Ok(vec![Vec::new(); nq]);
     }
@@ -213,15 +229,17 @@ pub fn search(base: &Rows<'_>, queries: &[f32], k: usize, filter: Option<&(dyn F
     let mask: Option<Vec<bool>> = match filter {
         None if base.invalid.is_empty() => None,
         None => Some(base.invalid.iter().map(|&bad| !bad).collect()),
-        Some(f) => Some((0..base.rows).into_par_iter().map(|r| base.is_valid(r) && f(r)).collect()),
+        Some(f) => Some((0..base.rows).into_par_iter().map(|r| range.contains(&r) && base.is_valid(r) && f(r)).collect()),
     };
 
     let threads = rayon::current_num_threads().max(1);
     // About four tasks per thread for balance, blocks a multiple of the 4-query kernel.
     let block = nq.div_ceil(4 * threads).next_multiple_of(4).clamp(4, MAX_QUERY_BLOCK);
     let blocks = nq.div_ceil(block);
-    let segments = if blocks >= threads { 1 } else { threads.div_ceil(blocks).min(base.rows / MIN_SEGMENT_ROWS).max(1) };
-    let seg_len = base.rows.div_ceil(segments);
+    let len = range.len();
+    let segments = if blocks >= threads { 1 } else { threads.div_ceil(blocks).min(len / MIN_SEGMENT_ROWS).max(1) };
+    let seg_len = len.div_ceil(segments);
+    let r0 = range.start;
 
     let task = Task { base, mask: mask.as_deref(), dim, k };
     let per_block: Vec<Vec<Vec<Hit>>> = (0..blocks)
@@ -229,11 +247,11 @@ pub fn search(base: &Rows<'_>, queries: &[f32], k: usize, filter: Option<&(dyn F
         .map(|b| {
             let qs = &queries[b * block * dim..((b + 1) * block).min(nq) * dim];
             let top = if segments == 1 {
-                task.scan(qs, 0..base.rows)
+                task.scan(qs, range.clone())
             } else {
                 (0..segments)
                     .into_par_iter()
-                    .map(|s| task.scan(qs, s * seg_len..((s + 1) * seg_len).min(base.rows)))
+                    .map(|s| task.scan(qs, r0 + s * seg_len..r0 + ((s + 1) * seg_len).min(len)))
                     .reduce_with(merge)
                     .expect("at least one segment")
             };

@@ -7,6 +7,9 @@
 //! - [`set`]: an embedding set's evaluation ([`evaluate_set`]: invalid images and
 //!   captions left out, corpus order) and how an index answers its queries ([`ann_report`]).
 //!
+//! - [`toplist`]: top-k lists of many queries on disk (`ids.npy`, `scores.npy`,
+//!   `topk.json`): exact or ANN, per row slice, and merged into the whole table's.
+//!
 //! Both order equal scores by index ascending, so results are reproducible.
 //!
 //! ```
@@ -41,8 +44,9 @@ pub mod set;
 #[cfg(test)]
 mod testutil;
 mod topk;
+pub mod toplist;
 
 pub use error::{Error, Result};
-pub use exact::{search, Hit, Rows};
+pub use exact::{search, search_range, Hit, Rows};
 pub use metrics::{evaluate, evaluate_corpus, EvalOptions, Metrics, Recall, SceneRecall, SimMatrix};
-pub use set::{ann_report, evaluate_named, evaluate_set, AnnReport, Selection};
+pub use set::{ann_report, evaluate_named, evaluate_set, evaluate_topk, recall_against, AnnReport, Selection, TopkMetrics};

@@ -2,7 +2,10 @@
 
 use anyhow::{bail, Context};
 use swan_indexer::{Index, LoadOptions};
-use swan_searcher::{ann_report, evaluate_named, evaluate_set, EvalOptions, Metrics, Selection, SimMatrix};
+use swan_searcher::toplist::TopkFile;
+use swan_searcher::{
+    ann_report, evaluate_named, evaluate_set, evaluate_topk, recall_against, EvalOptions, Metrics, Selection, SimMatrix, TopkMetrics,
+};
 use swan_store::EmbeddingSet;
 
 use crate::cli::EvalArgs;
@@ -12,6 +15,9 @@ const K: usize = 10;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let options = EvalOptions { scene_recall_at: args.scene_recall.clone() };
+    if !args.topk.is_empty() {
+        return from_lists(&args, &options);
+    }
     let (metrics, note, ann) = match (&args.sims, &args.embeddings) {
         (Some(sims), _) => {
             let filenames = args.filenames.as_deref().expect("clap requires it");
@@ -104,6 +110,69 @@ fn print_table(m: &Metrics, note: &str) -> anyhow::Result<()> {
             let cells: Vec<String> = sr.0.iter().map(|(r, v)| format!("SR@{r} {v:.4}")).collect();
             writeln!(out, "{name}: {}", cells.join(", "))?;
         }
+    }
+    Ok(())
+}
+
+/// `swan eval --topk LIST [--topk LIST] [--exact-topk LIST ...]`: metrics from top-k lists.
+fn from_lists(args: &EvalArgs, options: &EvalOptions) -> anyhow::Result<()> {
+    let dir = args.embeddings.as_deref().expect("clap requires --embeddings with --topk");
+    let set = EmbeddingSet::open(dir, args.corpus.as_deref(), args.images.as_deref())?;
+    set.corpus()?;
+    let sel = Selection::new(&set)?;
+    let lists: Vec<TopkFile> = args.topk.iter().map(|p| TopkFile::open(p)).collect::<Result<_, _>>()?;
+    let exact: Vec<TopkFile> = args.exact_topk.iter().map(|p| TopkFile::open(p)).collect::<Result<_, _>>()?;
+    let mut results: Vec<(TopkMetrics, Option<f64>)> = Vec::new();
+    for list in &lists {
+        let m = evaluate_topk(&set, &sel, list, options)?;
+        if results.iter().any(|(r, _)| r.direction == m.direction) {
+            bail!("{}: a second {} list; give at most one list per direction", list.dir.display(), m.direction);
+        }
+        // The exact list of the same queries, if one was given.
+        let same = |e: &&TopkFile| e.manifest.queries.sha256 == list.manifest.queries.sha256;
+        let recall = exact.iter().find(same).map(|e| recall_against(list, e)).transpose()?;
+        results.push((m, recall));
+    }
+    if let Some(e) = exact.iter().find(|e| !lists.iter().any(|l| l.manifest.queries.sha256 == e.manifest.queries.sha256)) {
+        bail!("{}: answers none of the --topk lists' queries", e.dir.display());
+    }
+    // mR needs R@1, R@5 and R@10 of both directions.
+    let r = |d: &str, cut: usize| results.iter().find(|(m, _)| m.direction == d).and_then(|(m, _)| m.recall.get(cut));
+    let all: Option<Vec<f64>> =
+        ["image->text", "text->image"].iter().flat_map(|d| [1, 5, 10].map(|c| r(d, c))).collect::<Option<Vec<f64>>>();
+    let mr = all.map(|v| v.iter().sum::<f64>() / 6.0);
+    if args.json {
+        let lists: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(m, rec)| {
+                let mut v = serde_json::to_value(m).expect("serialisable");
+                v["recall_at_k_vs_exact"] = (*rec).into();
+                v
+            })
+            .collect();
+        crate::output::json_line(&serde_json::json!({ "lists": lists, "mR": mr }))?;
+        return Ok(());
+    }
+    let mut out = crate::output::stdout();
+    writeln!(out, "{} ({} images x {} captions), from top-k lists", dir.display(), sel.image_rows.len(), sel.caption_rows.len())?;
+    for (m, rec) in &results {
+        let cells: Vec<String> = m.recall.0.iter().map(|(k, v)| format!("R@{k} {v:.2}")).collect();
+        let ranks = match (m.medr, m.meanr) {
+            (Some(md), Some(mn)) => format!("medR {md}, meanR {mn:.2}"),
+            _ => format!("medR and meanR unknown: rank > k={} for {} of {} queries (censored)", m.k, m.censored, m.queries),
+        };
+        writeln!(out, "{:<12} {} queries, k {}: {}; {ranks}", m.direction, m.queries, m.k, cells.join(", "))?;
+        if let Some(sr) = &m.scene_recall {
+            let cells: Vec<String> = sr.0.iter().map(|(r, v)| format!("SR@{r} {v:.4}")).collect();
+            writeln!(out, "scene recall {}: {}", m.direction, cells.join(", "))?;
+        }
+        if let Some(rec) = rec {
+            writeln!(out, "{} recall@{} vs exact: {rec:.4}", m.direction, m.k)?;
+        }
+    }
+    match mr {
+        Some(mr) => writeln!(out, "mR {mr:.2}")?,
+        None => writeln!(out, "mR needs R@1/5/10 of both directions (give a --topk list for each, k >= 10)")?,
     }
     Ok(())
 }

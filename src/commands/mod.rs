@@ -1,6 +1,7 @@
 //! One module per subcommand. Errors are returned and printed by `main` (exit status 2);
 //! only a search can end with [`Outcome::NothingFound`] (exit status 1).
 
+mod batch;
 mod bench;
 mod checkpoint;
 mod corpus;
@@ -15,6 +16,7 @@ mod model;
 mod npy;
 mod progress;
 mod search;
+mod topk;
 mod train;
 mod vocab;
 
@@ -43,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Eval(a) => eval::run(a),
         Command::Search(a) => return search::run(a),
         Command::Index(cmd) => index::run(cmd),
+        Command::Topk(cmd) => topk::run(cmd),
         Command::Synth { rows, queries, centres, noise, seed, out, json } => index::synth(rows, queries, centres, noise, seed, &out, json),
         Command::Train(a) => train::run(a),
         Command::Embed(a) => embed::run(a),

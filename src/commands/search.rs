@@ -1,4 +1,5 @@
-//! `swan search`: top-k of an embedding set for a free-text, image or row query.
+//! `swan search`: top-k of an embedding set for a free-text, image or row query (many
+//! queries at once into top-k lists: `batch`).
 
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -26,6 +27,9 @@ struct Line {
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
+    if let (Some(spec), Some(out)) = (&args.queries, &args.out) {
+        return super::batch::run(&args, spec, out);
+    }
     anyhow::ensure!(args.k >= 1, "-k must be at least 1");
     let set = EmbeddingSet::open(&args.embeddings, args.corpus.as_deref(), None)?;
     if let Some(scene) = &args.scene {
@@ -156,7 +160,7 @@ fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f3
     bail!("give a query: --text TEXT, --image FILE or --row images:N|captions:N")
 }
 
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+pub(super) fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,

@@ -6,6 +6,7 @@
 //! - [`Manifest`]: what produced a set of embeddings and which corpus rows it holds.
 //! - [`EmbeddingSet`]: a manifest, its open tables and its corpus, checked against each other.
 //! - [`merge::merge_sets`]: join the shards of a split embedding run into one set.
+//! - [`RowSlice`]: the contiguous row slice `I/N` every sharded stage cuts tables into.
 //! - [`errors_file`]: the framed, checksummed `errors.jsonl` format.
 //! - [`Corpus`]: images, captions and scene labels from the precomp layout of RSICD and
 //!   RSITMD, a JSON Lines manifest, or a bare image folder.
@@ -38,6 +39,7 @@ pub mod merge;
 pub mod npy;
 mod set;
 pub mod sigbus;
+mod slice;
 
 /// Values per embedding row of the SWAN model (images and captions alike). The one
 /// definition: the model, the pipeline, `swan encode` and `swan synth` use this.
@@ -48,3 +50,4 @@ pub use error::{Error, Result};
 pub use manifest::{field_differences, CorpusRef, Manifest, Producer, Table, CURRENT_VERSION, MANIFEST_FILE, OLDEST_READABLE_VERSION};
 pub use npy::{DType, NpyFile, NpyWriter, Start, WriteSpec};
 pub use set::EmbeddingSet;
+pub use slice::RowSlice;

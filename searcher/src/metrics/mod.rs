@@ -301,7 +301,13 @@ fn recall(ranks: &[usize]) -> Recall {
 }
 
 /// Mean, over the queries `counted` yields true for, of each cut-off's hit fraction.
-fn scene_recall(rs: &[usize], hits: &[u32], w: usize, n_candidates: usize, counted: impl Iterator<Item = bool>) -> Option<SceneRecall> {
+pub(crate) fn scene_recall(
+    rs: &[usize],
+    hits: &[u32],
+    w: usize,
+    n_candidates: usize,
+    counted: impl Iterator<Item = bool>,
+) -> Option<SceneRecall> {
     let mut sums = vec![0.0f64; rs.len()];
     let mut queries = 0usize;
     for (q, _) in counted.enumerate().filter(|&(_, c)| c) {

@@ -17,6 +17,7 @@
 mod ann;
 #[cfg(test)]
 mod tests;
+mod topk;
 
 use std::collections::HashSet;
 
@@ -28,6 +29,7 @@ use crate::metrics::{evaluate, EvalOptions, Metrics, SimMatrix};
 use crate::Rows;
 
 pub use ann::{ann_report, AnnReport};
+pub use topk::{evaluate_topk, recall_against, TopkMetrics};
 
 /// The images and captions of a set that take part in an evaluation, in corpus order.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -182,3 +182,99 @@ fn named_captions_form_image_runs() {
     let e = evaluate_named(&sims, &["a", "b", "c"], Path::new("names.txt"), &EvalOptions::default()).unwrap_err().to_string();
     assert!(e.contains("form 3 runs (images) but the matrix has 2 rows"), "{e}");
 }
+
+/// The exact top-k list of one table of `set` against the other, as `swan search --queries`
+/// writes it, in `dir`.
+fn exact_list(set: &EmbeddingSet, dir: &Path, t2i: bool, k: usize, slice: swan_store::RowSlice) -> crate::toplist::TopkFile {
+    use crate::toplist::{exact_topk, save, Database, ListInfo, Method, QuerySource};
+    let (img, cap) = (set.images.as_ref().unwrap(), set.captions.as_ref().unwrap());
+    let ((qf, qt), (df, dt)) = if t2i { (cap, img) } else { (img, cap) };
+    let rows = Rows::from_npy(df).unwrap().with_invalid(&dt.invalid).unwrap();
+    let read = |r: std::ops::Range<usize>, out: &mut [f32]| {
+        for (i, q) in r.enumerate() {
+            qf.row_into_f32(q, &mut out[i * DIM..(i + 1) * DIM])?;
+        }
+        Ok(())
+    };
+    let range = slice.range(dt.rows);
+    let lists = exact_topk(&rows, range.clone(), qt.rows, &read, k, &|_, _| {}).unwrap();
+    let sha = |f: &swan_store::NpyFile| swan_store::fsutil::sha256_file(f.path()).unwrap();
+    let info = ListInfo {
+        queries: QuerySource {
+            kind: "table".into(),
+            path: "set".into(),
+            table: Some(if t2i { "captions" } else { "images" }.into()),
+            sha256: sha(qf),
+            count: qt.rows,
+            model_sha256: None,
+        },
+        database: Database {
+            set: None,
+            table: Some(if t2i { "images" } else { "captions" }.into()),
+            file: df.path().display().to_string(),
+            sha256: sha(df),
+            rows: dt.rows,
+            slice,
+            start: range.start,
+            end: range.end,
+        },
+        method: Method::Exact,
+    };
+    save(dir, &lists, &info).unwrap();
+    crate::toplist::TopkFile::open(dir).unwrap()
+}
+
+#[test]
+fn metrics_from_top_k_lists_equal_the_full_matrix() {
+    // Storage order that is not corpus order, exact ties (images 3 and 4), invalid images
+    // and captions: the list path must still give the matrix's R@K and scene recall, and
+    // its medR/meanR where every rank is within k.
+    let root = tempfile::tempdir().unwrap();
+    let opts = EvalOptions { scene_recall_at: vec![1, 3, 5, 10] };
+    for (swapped, bad_images, bad_captions) in [(false, &[][..], &[][..]), (true, &[2, 9][..], &[4, 20][..])] {
+        let dir = write_set(root.path(), swapped, bad_images, bad_captions);
+        let set = open(&dir);
+        let (m, sel) = evaluate_set(&set, &opts).unwrap();
+        // Captions of invalid images answer image->text queries but take no part: the
+        // list must be long enough to hold 10 that do (else SR@10 is refused, tested below).
+        for k in [10 + PER_IMAGE * bad_images.len(), IMAGES * PER_IMAGE] {
+            let t2i = exact_list(&set, &dir.join(format!("t2i-{k}")), true, k, swan_store::RowSlice::ALL);
+            let i2t = exact_list(&set, &dir.join(format!("i2t-{k}")), false, k, swan_store::RowSlice::ALL);
+            let a = evaluate_topk(&set, &sel, &t2i, &opts).unwrap();
+            let b = evaluate_topk(&set, &sel, &i2t, &opts).unwrap();
+            assert_eq!((a.direction, a.queries), ("text->image", m.n_captions));
+            assert_eq!((b.direction, b.queries), ("image->text", m.n_images));
+            for (got, want) in [(&a, &m.t2i), (&b, &m.i2t)] {
+                assert_eq!(got.recall.0, vec![(1, want.r1), (5, want.r5), (10, want.r10)], "k {k}");
+                if got.censored == 0 {
+                    assert_eq!((got.medr, got.meanr), (Some(want.medr), Some(want.meanr)));
+                } else {
+                    assert_eq!((got.medr, got.meanr), (None, None));
+                }
+            }
+            assert_eq!(a.scene_recall, m.scene_recall_t2i, "k {k}");
+            assert_eq!(b.scene_recall, m.scene_recall_i2t, "k {k}");
+            if k == IMAGES * PER_IMAGE {
+                assert_eq!(a.censored + b.censored, 0, "every rank is within a list of every row");
+            }
+        }
+        // A list of one slice only is refused: merge first.
+        let part = exact_list(&set, &dir.join("part"), true, 10, swan_store::RowSlice::new(0, 2).unwrap());
+        let e = evaluate_topk(&set, &sel, &part, &opts).unwrap_err().to_string();
+        assert!(e.contains("holds rows 0..6 of 12 only (slice 0/2): merge the slices first"), "{e}");
+        if !bad_images.is_empty() {
+            let short = exact_list(&set, &dir.join("short"), false, 10, swan_store::RowSlice::ALL);
+            let e = evaluate_topk(&set, &sel, &short, &opts).unwrap_err().to_string();
+            assert!(e.contains("of its 10 results take part in the evaluation, fewer than SR@10 needs; search with a larger k"), "{e}");
+        }
+    }
+    // Censored ranks: k = 1 leaves most ranks unknown; R@5 and R@10 are then not given.
+    let dir = write_set(root.path(), false, &[], &[]);
+    let set = open(&dir);
+    let (m, sel) = evaluate_set(&set, &opts).unwrap();
+    let t2i = exact_list(&set, &dir.join("k1"), true, 1, swan_store::RowSlice::ALL);
+    let a = evaluate_topk(&set, &sel, &t2i, &opts).unwrap();
+    assert_eq!(a.recall.0, vec![(1, m.t2i.r1)]);
+    assert!(a.censored > 0 && a.medr.is_none() && a.meanr.is_none());
+    assert_eq!(a.scene_recall.as_ref().map(|s| s.0.len()), Some(1));
+}

@@ -26,6 +26,17 @@ pub fn write_f32(path: &std::path::Path, shape: &[usize], values: &[f32]) -> cra
     crate::fsutil::write_atomic(path, &bytes)
 }
 
+/// [`write_f32`] for `i64` values (row ids of top-k lists).
+pub fn write_i64(path: &std::path::Path, shape: &[usize], values: &[i64]) -> crate::Result<()> {
+    let expected: usize = shape.iter().product();
+    if values.len() != expected {
+        return Err(crate::Error::mismatch(path, format!("{} values for shape {shape:?}", values.len())));
+    }
+    let mut bytes = header::encode(DType::I64, shape);
+    bytes.extend_from_slice(bytemuck::cast_slice(values));
+    crate::fsutil::write_atomic(path, &bytes)
+}
+
 /// Concatenate the rows of `inputs` (same dtype and row width) into `path`, streaming
 /// from their mappings into a temporary file that is synced and renamed into place.
 pub fn concat_rows(path: &std::path::Path, inputs: &[NpyFile]) -> crate::Result<()> {

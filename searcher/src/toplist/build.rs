@@ -1,0 +1,97 @@
+//! Computing top-k lists: exact (blocked, multi-threaded [`search_range`]) or through
+//! one or more indexes. Queries are read a block at a time, so memory is the lists
+//! (`queries x k`) plus one block of query vectors, whatever the number of queries.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use swan_indexer::{Hit, Index, SearchParams};
+
+use super::Lists;
+use crate::error::Result;
+use crate::exact::{search_range, Rows};
+
+/// Reads the query vectors `range` into `out` (`range.len() x dim` values).
+pub type QueryReader<'a> = dyn Fn(Range<usize>, &mut [f32]) -> Result<()> + Sync + 'a;
+
+/// Queries read and searched at a time: 8 MiB of 512-d `f32` vectors.
+const QUERY_BLOCK: usize = 4096;
+
+/// The exact top `k` of rows `range` of `base` for each of `nq` queries read by `read`.
+/// Ids are rows of `base` (global, also for a slice); rows `base` marks invalid never
+/// answer. `progress(done, total)` reports queries answered. Runs on the current rayon pool.
+pub fn exact_topk(
+    base: &Rows<'_>,
+    range: Range<usize>,
+    nq: usize,
+    read: &QueryReader<'_>,
+    k: usize,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Lists> {
+    let dim = base.dim();
+    let mut lists = Lists { k, ids: vec![-1; nq * k], scores: vec![f32::NAN; nq * k] };
+    let mut buf = vec![0f32; QUERY_BLOCK.min(nq) * dim];
+    let mut q0 = 0;
+    while q0 < nq {
+        let n = QUERY_BLOCK.min(nq - q0);
+        let qs = &mut buf[..n * dim];
+        read(q0..q0 + n, qs)?;
+        let hits = search_range(base, range.clone(), qs, k, None)?;
+        fill(&mut lists, q0, &hits);
+        q0 += n;
+        progress(q0, nq);
+    }
+    Ok(lists)
+}
+
+/// The top `k` of each query through `indexes` (searched together: each answers from
+/// its rows, and the answers are merged in ranking order), with `params`. One searcher per
+/// thread; results do not depend on the thread count.
+pub fn ann_topk(
+    indexes: &[&Index],
+    nq: usize,
+    dim: usize,
+    read: &QueryReader<'_>,
+    k: usize,
+    params: &SearchParams,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Lists> {
+    let mut lists = Lists { k, ids: vec![-1; nq * k], scores: vec![f32::NAN; nq * k] };
+    let mut buf = vec![0f32; QUERY_BLOCK.min(nq) * dim];
+    let mut q0 = 0;
+    while q0 < nq {
+        let n = QUERY_BLOCK.min(nq - q0);
+        let qs = &mut buf[..n * dim];
+        read(q0..q0 + n, qs)?;
+        let hits: Vec<Vec<Hit>> = qs
+            .par_chunks(dim)
+            .map_init(
+                || indexes.iter().map(|i| i.searcher()).collect::<Vec<_>>(),
+                |searchers, q| -> Result<Vec<Hit>> {
+                    let mut all = Vec::with_capacity(k * searchers.len());
+                    for s in searchers.iter_mut() {
+                        all.extend_from_slice(s.search(q, k, params)?);
+                    }
+                    all.sort_unstable_by(Hit::order);
+                    all.truncate(k);
+                    Ok(all)
+                },
+            )
+            .collect::<Result<_>>()?;
+        fill(&mut lists, q0, &hits);
+        q0 += n;
+        progress(q0, nq);
+    }
+    Ok(lists)
+}
+
+fn fill(lists: &mut Lists, q0: usize, hits: &[Vec<Hit>]) {
+    let k = lists.k;
+    for (i, h) in hits.iter().enumerate() {
+        let at = (q0 + i) * k;
+        for (j, hit) in h.iter().take(k).enumerate() {
+            lists.ids[at + j] = hit.id as i64;
+            lists.scores[at + j] = hit.score;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `swan search --queries ... --out`, `swan topk merge` and `swan eval --topk` over a small
+//! hand-made set (no model needed: the queries are the set's own tables).
+
+mod common;
+
+use std::path::Path;
+
+use common::{json, ok, swan};
+use swan_store::{CorpusRef, DType, Manifest, NpyFile, Producer, Table};
+
+const DIM: usize = 8;
+
+/// `images` images with scenes and two captions each; values on a coarse grid, so scores
+/// tie. `seed` changes the images only (the captions stay the same file).
+fn write_set(root: &Path, name: &str, images: usize, seed: u32) {
+    let mut lines = String::new();
+    let (mut img, mut cap) = (Vec::new(), Vec::new());
+    let v = |i: usize, j: usize, seed: u32| (((i * 31 + j * 17 + seed as usize) % 7) as f32 - 3.0) / 4.0;
+    for i in 0..images {
+        lines += &format!("{{\"image\": \"{i}.png\", \"captions\": [\"a {i}\", \"b {i}\"], \"scene\": \"s{}\"}}\n", i % 4);
+        let row: Vec<f32> = (0..DIM).map(|j| v(i, j, 0)).collect();
+        for c in 0..2 {
+            cap.extend(row.iter().enumerate().map(|(j, x)| x + if j == (i + c) % DIM { 0.5 } else { 0.0 }));
+        }
+        img.extend((0..DIM).map(|j| v(i, j, seed)));
+    }
+    std::fs::write(root.join("corpus.jsonl"), lines).unwrap();
+    let set = root.join(name);
+    std::fs::create_dir_all(&set).unwrap();
+    swan_store::npy::write_f32(&set.join("images.npy"), &[images, DIM], &img).unwrap();
+    swan_store::npy::write_f32(&set.join("captions.npy"), &[2 * images, DIM], &cap).unwrap();
+    let producer = Producer { model: "test".into(), precision: "fp32".into(), swan_version: "0".into(), ..Producer::default() };
+    let corpus = CorpusRef {
+        path: CorpusRef::path_for(&root.join("corpus.jsonl"), &set),
+        layout: "jsonl".into(),
+        split: None,
+        images,
+        captions: 2 * images,
+        sha256: None,
+    };
+    let mut m = Manifest::new(producer, corpus, true);
+    m.images = Some(Table::identity("images.npy", DType::F32, images, DIM));
+    m.captions = Some(Table::identity("captions.npy", DType::F32, 2 * images, DIM));
+    m.save(&set).unwrap();
+}
+
+fn err(args: &[&str], cwd: &Path) -> String {
+    let out = swan(args, cwd);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "swan {args:?}: {stderr}");
+    stderr
+}
+
+fn data(path: &Path) -> Vec<u8> {
+    NpyFile::open(path).unwrap().data_bytes().to_vec()
+}
+
+#[test]
+fn sliced_exact_search_merges_into_the_whole_tables_list_and_evaluates_like_the_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, "set", 30, 0);
+    let search = |queries: &str, table: &str, extra: &[&str], out: &str| {
+        let args =
+            [&["search", "--embeddings", "set", "--queries", queries, "--table", table, "-k", "10", "--out", out, "--json"][..], extra]
+                .concat();
+        json(&args, d)
+    };
+    let s = search("captions", "images", &[], "t2i");
+    assert_eq!((s["queries"].as_u64(), s["method"].as_str(), s["slice"].as_str()), (Some(60), Some("exact"), Some("0/1")));
+    search("images", "captions", &["--threads", "1"], "i2t");
+    for i in 0..3 {
+        let s = search("captions", "images", &["--rows", &format!("{i}/3")], &format!("t2i-{i}"));
+        assert_eq!(s["rows"], serde_json::json!([i * 10, (i + 1) * 10]));
+    }
+    let m = json(&["topk", "merge", "--out", "merged", "t2i-2", "t2i-0", "t2i-1", "--json"], d);
+    assert_eq!((m["lists"].as_u64(), m["queries"].as_u64()), (Some(3), Some(60)));
+    assert_eq!(data(&d.join("merged/ids.npy")), data(&d.join("t2i/ids.npy")));
+    assert_eq!(data(&d.join("merged/scores.npy")), data(&d.join("t2i/scores.npy")));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("merged/topk.json")).unwrap()).unwrap();
+    assert_eq!((manifest["format"].as_str(), manifest["version"].as_u64()), (Some("swan-topk"), Some(1)));
+    assert_eq!(manifest["database"]["slice"], serde_json::json!({"index": 0, "count": 1}));
+
+    // The lists' metrics are the full matrix's.
+    let full = json(&["eval", "--embeddings", "set", "--json"], d);
+    let lists = json(&["eval", "--embeddings", "set", "--topk", "merged", "--topk", "i2t", "--exact-topk", "t2i", "--json"], d);
+    let by_dir = |name: &str| lists["lists"].as_array().unwrap().iter().find(|l| l["direction"] == name).unwrap().clone();
+    for (name, key) in [("text->image", "t2i"), ("image->text", "i2t")] {
+        let l = by_dir(name);
+        for (cut, field) in [("1", "r1"), ("5", "r5"), ("10", "r10")] {
+            assert_eq!(l["recall"][cut], full[key][field], "{name} R@{cut}");
+        }
+    }
+    assert_eq!(by_dir("text->image")["scene_recall"], full["scene_recall_t2i"]);
+    assert_eq!(by_dir("image->text")["scene_recall"], full["scene_recall_i2t"]);
+    assert_eq!(by_dir("text->image")["recall_at_k_vs_exact"].as_f64(), Some(1.0));
+    assert_eq!(lists["mR"], full["mR"]);
+    let text = ok(&["eval", "--embeddings", "set", "--topk", "merged"], d);
+    assert!(text.contains("mR needs R@1/5/10 of both directions"), "{text}");
+    // Ranks past k are censored, and said so; with every row listed they are known.
+    ok(&["search", "--embeddings", "set", "--queries", "captions", "--table", "images", "-k", "1", "--out", "k1"], d);
+    let text = ok(&["eval", "--embeddings", "set", "--topk", "k1"], d);
+    assert!(text.contains("R@1 ") && !text.contains("R@5") && text.contains("medR and meanR unknown: rank > k=1 for "), "{text}");
+    ok(&["search", "--embeddings", "set", "--queries", "captions", "--table", "images", "-k", "30", "--out", "k30"], d);
+    let l = json(&["eval", "--embeddings", "set", "--topk", "k30", "--json"], d);
+    assert_eq!(
+        (&l["lists"][0]["medr"], &l["lists"][0]["meanr"], &l["lists"][0]["censored"]),
+        (&full["t2i"]["medr"], &full["t2i"]["meanr"], &0.into())
+    );
+}
+
+#[test]
+fn lists_that_do_not_fit_together_exit_2_naming_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, "set", 30, 0);
+    write_set(d, "other", 30, 3);
+    let search = |set: &str, queries: &str, k: &str, rows: &str, out: &str| {
+        ok(&["search", "--embeddings", set, "--queries", queries, "--table", "images", "-k", k, "--rows", rows, "--out", out], d);
+    };
+    search("set", "captions", "5", "0/2", "a");
+    search("set", "captions", "5", "1/2", "b");
+    search("set", "captions", "5", "1/3", "third");
+    search("set", "captions", "4", "1/2", "k4");
+    search("other", "captions", "5", "1/2", "otherdb");
+    std::fs::copy(d.join("other/images.npy"), d.join("q.npy")).unwrap();
+    search("set", "q.npy", "5", "1/2", "otherq");
+
+    let e = err(&["topk", "merge", "--out", "m", "a"], d);
+    assert!(e.contains("a: rows 15..30 of the table are in no list (a slice is missing after this one)"), "{e}");
+    let e = err(&["topk", "merge", "--out", "m", "a", "b", "b"], d);
+    assert!(e.contains("b: rows 15..30 overlap those of b"), "{e}");
+    let e = err(&["topk", "merge", "--out", "m", "a", "b", "third"], d);
+    assert!(e.contains("overlap those of"), "{e}");
+    let e = err(&["topk", "merge", "--out", "m", "a", "k4"], d);
+    assert!(e.contains("k4: has k=4 but a has k=5"), "{e}");
+    let e = err(&["topk", "merge", "--out", "m", "a", "otherdb"], d);
+    assert!(e.contains("otherdb: searched another table than a"), "{e}");
+    let e = err(&["topk", "merge", "--out", "m", "a", "otherq"], d);
+    assert!(e.contains("otherq: answers other queries than a"), "{e}");
+    assert!(!d.join("m").exists(), "nothing written on refusal");
+
+    // eval refuses a slice, and a list over another set's table.
+    let e = err(&["eval", "--embeddings", "set", "--topk", "a"], d);
+    assert!(e.contains("merge the slices first with `swan topk merge`"), "{e}");
+    ok(&["topk", "merge", "--out", "m", "b", "a"], d);
+    let e = err(&["eval", "--embeddings", "other", "--topk", "m"], d);
+    assert!(e.contains("its rows are not a table of other"), "{e}");
+    let e = err(&["search", "--embeddings", "set", "--queries", "captions", "--rows", "3/3", "--out", "x"], d);
+    assert!(e.contains("expected I/N with 0 <= I < N"), "{e}");
+}
