@@ -380,8 +380,8 @@ pub struct EvalArgs {
     /// With --sims: one image file name per caption line (like test_filename.txt).
     #[arg(long)]
     pub filenames: Option<PathBuf>,
-    /// Also answer through this index (built over the set's images or captions):
-    /// ANN recall@k against exact search, queries/s and latency.
+    /// Also answer through this index (built over the set's images or captions), or a
+    /// shard set (`swan index shards`): ANN recall@k against exact search, queries/s and latency.
     #[arg(long, requires = "embeddings")]
     pub index: Option<PathBuf>,
     /// Metrics from top-k lists (`swan search --queries ... --out`, merged) instead of the
@@ -441,8 +441,8 @@ pub struct SearchArgs {
     /// Keep only results of this scene label.
     #[arg(long)]
     pub scene: Option<String>,
-    /// Search through this index (built with `swan index build` over the target table)
-    /// instead of exactly.
+    /// Search through this index (built with `swan index build` over the target table),
+    /// or a shard set (`swan index shards`), instead of exactly.
     #[arg(long)]
     pub index: Option<PathBuf>,
     #[command(flatten)]
@@ -487,9 +487,27 @@ pub enum IndexCommand {
         /// graph should hold).
         #[arg(long, default_value_t = 1)]
         shards: usize,
+        /// Index only row slice I of N (0-based; rows*I/N to rows*(I+1)/N), so N machines
+        /// build N indexes of one table; join them with `swan index shards`.
+        #[arg(long, value_parser = parse_slice)]
+        rows: Option<swan_store::RowSlice>,
         /// Build threads (default: all cores).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe the indexes of the row slices of one table (`index build --rows I/N`) as
+    /// one shard set, which `search --index` and `eval --index` accept; checks that they
+    /// were built over the same file and cover its rows exactly once.
+    Shards {
+        /// The shard-set file to write (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Index folders, one per slice (any order).
+        #[arg(required = true)]
+        indexes: Vec<PathBuf>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,

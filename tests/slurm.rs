@@ -78,9 +78,7 @@ fn kill_embed_task_mid_run(work: &Path, i: usize) {
     loop {
         assert!(!shard.join("manifest.json").exists(), "shard {i} finished before the test could kill it");
         // The progress log: header lines, then the number of each durable chunk, one a line.
-        let chunks = fs::read_to_string(&progress)
-            .map(|t| t.lines().filter(|l| l.parse::<u64>().is_ok()).count())
-            .unwrap_or(0);
+        let chunks = fs::read_to_string(&progress).map(|t| t.lines().filter(|l| l.parse::<u64>().is_ok()).count()).unwrap_or(0);
         if chunks >= 1 {
             break;
         }
@@ -123,9 +121,23 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     run_sh_ok(
         &cluster,
         &[
-            "embed", "--work", "work", "--swan", swan, "--shards", &shards, "--corpus", &corpus,
-            "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--embed-args", &embed_args,
-            "--gpus", "1",
+            "embed",
+            "--work",
+            "work",
+            "--swan",
+            swan,
+            "--shards",
+            &shards,
+            "--corpus",
+            &corpus,
+            "--checkpoint",
+            "ckpt.safetensors",
+            "--vocab",
+            "vocab.json",
+            "--embed-args",
+            &embed_args,
+            "--gpus",
+            "1",
         ],
         &dir,
     );
@@ -158,8 +170,7 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     let embed_job = again.iter().find(|j| j.1 == "embed").unwrap_or_else(|| panic!("no embed job in {jobs:?}"));
     assert_eq!(embed_job.3, "1", "{jobs:?}");
     let log = fs::read_to_string(work.join(format!("slurm/logs/embed-{}_1.log", embed_job.2))).unwrap();
-    let summary: serde_json::Value =
-        serde_json::from_str(log.lines().find(|l| l.starts_with('{')).expect("swan's JSON summary")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(log.lines().find(|l| l.starts_with('{')).expect("swan's JSON summary")).unwrap();
     let images = &summary["images"];
     let (resumed, computed, rows) =
         (images["resumed"].as_u64().unwrap(), images["computed"].as_u64().unwrap(), images["rows"].as_u64().unwrap());

@@ -149,3 +149,70 @@ fn lists_that_do_not_fit_together_exit_2_naming_the_files() {
     let e = err(&["search", "--embeddings", "set", "--queries", "captions", "--rows", "3/3", "--out", "x"], d);
     assert!(e.contains("expected I/N with 0 <= I < N"), "{e}");
 }
+
+#[test]
+fn slice_indexes_join_into_a_shard_set_that_search_and_eval_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_set(d, "set", 30, 0);
+    write_set(d, "other", 30, 3);
+    let build = |set: &str, rows: &str, out: &str| {
+        json(&["index", "build", "--embeddings", set, "--table", "images", "--rows", rows, "--out", out, "--m", "4", "--json"], d)
+    };
+    for i in 0..3 {
+        let b = build("set", &format!("{i}/3"), &format!("idx/{i}"));
+        assert_eq!((b["slice"].as_str(), &b["rows"]), (Some(format!("{i}/3").as_str()), &serde_json::json!([i * 10, (i + 1) * 10])));
+    }
+    let s = json(&["index", "shards", "--out", "idx/shards.json", "idx/2", "idx/0", "idx/1", "--json"], d);
+    assert_eq!((s["shards"].as_u64(), s["rows"].as_u64()), (Some(3), Some(30)));
+
+    // Per-slice ANN lists merged equal the shard set's list (each slice answers its best k).
+    let search = |index: &str, out: &str| {
+        json(
+            &[
+                "search",
+                "--embeddings",
+                "set",
+                "--queries",
+                "captions",
+                "--table",
+                "images",
+                "--index",
+                index,
+                "-k",
+                "5",
+                "--out",
+                out,
+                "--json",
+            ],
+            d,
+        )
+    };
+    for i in 0..3 {
+        let s = search(&format!("idx/{i}"), &format!("ann-{i}"));
+        assert_eq!((s["method"].as_str(), s["slice"].as_str()), (Some("ann"), Some(format!("{i}/3").as_str())));
+    }
+    ok(&["topk", "merge", "--out", "ann", "ann-1", "ann-0", "ann-2"], d);
+    let s = search("idx/shards.json", "ann-set");
+    assert_eq!(s["slice"].as_str(), Some("0/1"));
+    assert_eq!(data(&d.join("ann/ids.npy")), data(&d.join("ann-set/ids.npy")));
+    ok(&["search", "--embeddings", "set", "--queries", "captions", "--table", "images", "-k", "5", "--out", "exact"], d);
+    let e = json(&["eval", "--embeddings", "set", "--topk", "ann", "--exact-topk", "exact", "--json"], d);
+    let recall = e["lists"][0]["recall_at_k_vs_exact"].as_f64().unwrap();
+    assert!(recall > 0.9, "{e}");
+    // eval --index and single-query search accept the shard set too.
+    let e = json(&["eval", "--embeddings", "set", "--index", "idx/shards.json", "--json"], d);
+    assert_eq!(e["ann"]["queries"].as_u64(), Some(60));
+    let hits = ok(&["search", "--embeddings", "set", "--row", "captions:0", "--index", "idx/shards.json", "-k", "3", "--json"], d);
+    assert_eq!(hits.lines().count(), 3);
+
+    // Bad shard sets: a missing slice, a slice given twice, a shard over other embeddings.
+    let e = err(&["index", "shards", "--out", "bad.json", "idx/0", "idx/2"], d);
+    assert!(e.contains("rows 10..20 of the source are in no index (a shard is missing before idx/2)"), "{e}");
+    let e = err(&["index", "shards", "--out", "bad.json", "idx/0", "idx/1", "idx/1", "idx/2"], d);
+    assert!(e.contains("idx/1 (rows 10..20) overlaps idx/1 (rows 10..20)"), "{e}");
+    build("other", "1/3", "otheridx");
+    let e = err(&["index", "shards", "--out", "bad.json", "idx/0", "otheridx", "idx/2"], d);
+    assert!(e.contains("otheridx was built over another file than idx/0"), "{e}");
+    assert!(!d.join("bad.json").exists());
+}

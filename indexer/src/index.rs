@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use swan_store::{DType, Manifest, NpyFile};
+use swan_store::{DType, Manifest, NpyFile, RowSlice};
 
 use crate::build::{build_graph, GraphParams, Linking};
 use crate::distance::{kernels, Kernels};
@@ -27,6 +27,7 @@ const FORMAT: &str = "swan-hnsw";
 pub struct Source {
     path: PathBuf,
     invalid: Vec<usize>,
+    slice: Option<RowSlice>,
 }
 
 /// Which table of an embedding set.
@@ -41,7 +42,7 @@ pub enum SetTable {
 impl Source {
     /// Every row of a bare `.npy` file.
     pub fn npy(path: impl Into<PathBuf>) -> Source {
-        Source { path: path.into(), invalid: Vec::new() }
+        Source { path: path.into(), invalid: Vec::new(), slice: None }
     }
 
     /// A table of an embedding set (`dir/manifest.json`), skipping the rows it marks invalid.
@@ -53,7 +54,14 @@ impl Source {
         }
         .ok_or_else(|| Error::Invalid(format!("{}: the embedding set has no {table:?} table", dir.display())))?;
         Manifest::open_table(dir, t)?;
-        Ok(Source { path: dir.join(&t.file), invalid: t.invalid.clone() })
+        Ok(Source { path: dir.join(&t.file), invalid: t.invalid.clone(), slice: None })
+    }
+
+    /// Index only the contiguous row slice `slice` ([`RowSlice::range`]) of the file, so
+    /// that N machines build N indexes of one table. Node ids stay the file's (global) rows.
+    pub fn rows(mut self, slice: RowSlice) -> Source {
+        self.slice = Some(slice);
+        self
     }
 
     /// Also skip these rows.
@@ -145,6 +153,18 @@ struct SourceInfo {
     /// Of those, rows with NaN or infinite values (absent in version 1: none were skipped).
     #[serde(default)]
     nonfinite_rows: usize,
+    /// For an index of one row slice (`swan index build --rows I/N`): the slice. Then
+    /// `invalid_rows` counts the rows of the slice not indexed. Absent: every row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slice: Option<SliceInfo>,
+}
+
+/// The row slice an index covers, as `index.json` records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SliceInfo {
+    slice: RowSlice,
+    start: usize,
+    end: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -200,10 +220,23 @@ impl IndexManifest {
         }
         let src = &self.source;
         let nodes: usize = self.shards.iter().map(|s| s.nodes).sum();
-        if src.dim == 0 || src.invalid_rows > src.rows || src.nonfinite_rows > src.invalid_rows || nodes != src.rows - src.invalid_rows {
+        let covered = match &src.slice {
+            None => src.rows,
+            Some(s) => {
+                if s.slice.index >= s.slice.count || s.slice.range(src.rows) != (s.start..s.end) {
+                    return Err(bad(format!(
+                        "row slice {} [{}, {}) is not slice {} of {} rows",
+                        s.slice, s.start, s.end, s.slice, src.rows
+                    )));
+                }
+                s.end - s.start
+            }
+        };
+        if src.dim == 0 || src.invalid_rows > covered || src.nonfinite_rows > src.invalid_rows || nodes != covered - src.invalid_rows {
+            let slice = src.slice.map(|s| format!(" in slice {} (rows {}..{})", s.slice, s.start, s.end)).unwrap_or_default();
             return Err(bad(format!(
-                "the shards index {nodes} rows, but the source has {} rows of which {} are not indexed",
-                src.rows, src.invalid_rows
+                "the shards index {nodes} rows, but the source has {covered} rows{slice} of which {} are not indexed",
+                src.invalid_rows
             )));
         }
         Ok(())
@@ -273,6 +306,21 @@ fn parse_version(path: &Path, value: Option<&serde_json::Value>) -> Result<u32> 
             current: format::CURRENT_VERSION,
         }),
     }
+}
+
+/// The rows an index covers, from its `index.json` ([`Index::coverage`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coverage {
+    /// SHA-256 of the source file.
+    pub sha256: String,
+    /// Rows of the whole source file.
+    pub rows: usize,
+    /// The row slice indexed (`0/1`: the whole file).
+    pub slice: RowSlice,
+    /// Its rows.
+    pub range: std::ops::Range<usize>,
+    /// Build parameters.
+    pub params: BuildParams,
 }
 
 /// A searchable index. See the crate docs for an example.
@@ -351,21 +399,26 @@ impl Index {
             }
             invalid[r] = true;
         }
+        // Only the rows of the slice are read (N machines building N slices read the file once between them).
+        let range = source.slice.map_or(0..n_rows, |s| s.range(n_rows));
         // Rows with NaN or infinite values would score NaN (ranked first by a max-heap of
         // floats, or poisoning a sum): they are skipped like invalid rows, and counted.
-        let nonfinite: Vec<usize> = (0..n_rows).into_par_iter().filter(|&r| !invalid[r] && !rows.is_finite(dim, r)).collect();
+        let nonfinite: Vec<usize> = range.clone().into_par_iter().filter(|&r| !invalid[r] && !rows.is_finite(dim, r)).collect();
         for &r in &nonfinite {
             invalid[r] = true;
         }
-        let valid: Vec<u32> = (0..n_rows as u32).filter(|&r| !invalid[r as usize]).collect();
+        let valid: Vec<u32> = (range.start as u32..range.end as u32).filter(|&r| !invalid[r as usize]).collect();
         if valid.is_empty() {
+            let slice = source.slice.map(|s| format!(" in row slice {s} (rows {}..{})", range.start, range.end)).unwrap_or_default();
             return Err(Error::Invalid(format!(
-                "{}: no rows to index ({n_rows} rows, {} marked invalid, {} not finite)",
+                "{}: no rows to index{slice} ({} rows, {} marked invalid, {} not finite)",
                 source.path.display(),
-                n_rows - nonfinite.len(),
+                range.len(),
+                range.len() - nonfinite.len(),
                 nonfinite.len()
             )));
         }
+        let nonfinite_in_slice = nonfinite.len();
         if params.shards > valid.len() {
             return Err(Error::Invalid(format!(
                 "{} shards is more than the {} rows to index in {}: give at most one shard per row",
@@ -412,8 +465,9 @@ impl Index {
             rows: n_rows,
             dim,
             dtype: file.dtype(),
-            invalid_rows: n_rows - valid.len(),
-            nonfinite_rows: nonfinite.len(),
+            invalid_rows: range.len() - valid.len(),
+            nonfinite_rows: nonfinite_in_slice,
+            slice: source.slice.map(|slice| SliceInfo { slice, start: range.start, end: range.end }),
         };
         Ok(Index { params: params.clone(), source: file, source_info, shards, k })
     }
@@ -436,6 +490,25 @@ impl Index {
     /// The source file the index reads rows from.
     pub fn source_path(&self) -> &Path {
         self.source.path()
+    }
+
+    /// SHA-256 of the source file the index was built over.
+    pub fn source_sha256(&self) -> &str {
+        &self.source_info.sha256
+    }
+
+    /// Rows of the whole source file.
+    pub fn source_rows(&self) -> usize {
+        self.source_info.rows
+    }
+
+    /// The row slice the index covers (`0/1` and every row unless built with
+    /// [`Source::rows`]), and its rows.
+    pub fn row_slice(&self) -> (RowSlice, std::ops::Range<usize>) {
+        match &self.source_info.slice {
+            Some(s) => (s.slice, s.start..s.end),
+            None => (RowSlice::ALL, 0..self.source_info.rows),
+        }
     }
 
     /// Node counts, degrees, memory.
@@ -514,6 +587,28 @@ impl Index {
             let _ = std::fs::remove_file(dir.join(name));
         }
         Ok(())
+    }
+
+    /// What `dir/index.json` says about the rows the index covers, read without loading
+    /// the graphs or the source: the source's SHA-256 and rows, the row slice and the
+    /// build parameters (for shard sets, [`crate::write_shard_set`]).
+    pub fn coverage(dir: &Path) -> Result<Coverage> {
+        let path = dir.join(INDEX_FILE);
+        let text = std::fs::read(&path).at(&path)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| Error::corrupt(&path, None, format!("not valid JSON: {e}")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(Error::corrupt(&path, None, format!("not a swan index (no \"format\": \"{FORMAT}\")")));
+        }
+        parse_version(&path, value.get("version"))?;
+        let manifest: IndexManifest =
+            serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
+        manifest.check(&path)?;
+        let (slice, range) = match &manifest.source.slice {
+            Some(s) => (s.slice, s.start..s.end),
+            None => (RowSlice::ALL, 0..manifest.source.rows),
+        };
+        Ok(Coverage { sha256: manifest.source.sha256, rows: manifest.source.rows, slice, range, params: manifest.params })
     }
 
     /// Open an index folder written by [`Index::save`]. Checks the format version, every

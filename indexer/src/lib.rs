@@ -7,7 +7,9 @@
 //! - The graph walk can read a reduced-precision copy ([`Precision`]: f16, int8 per
 //!   vector or per dimension); the best `k * rerank` walk results are always re-scored
 //!   against the full-precision rows.
-//! - `shards` splits the rows into several graphs searched together.
+//! - `shards` splits the rows into several graphs searched together; [`Source::rows`]
+//!   builds the index of one row slice (one machine's share), and a shard set
+//!   ([`write_shard_set`], [`IndexSet`]) searches the slices' indexes as one.
 //! - An index is saved as checksummed files plus `index.json` (format version,
 //!   parameters, source SHA-256 and shape), and reloaded with every check.
 //!
@@ -45,13 +47,17 @@ mod format;
 mod graph;
 mod index;
 mod rows;
+mod shardset;
 pub mod synth;
 mod vectors;
 
 pub use build::Linking;
 pub use error::{Error, Result};
 pub use format::{CURRENT_VERSION, OLDEST_READABLE_VERSION};
-pub use index::{BuildParams, Hit, Index, IndexSearcher, IndexStats, LoadOptions, RowFilter, SearchParams, SetTable, Source, INDEX_FILE};
+pub use index::{
+    BuildParams, Coverage, Hit, Index, IndexSearcher, IndexStats, LoadOptions, RowFilter, SearchParams, SetTable, Source, INDEX_FILE,
+};
 pub use rows::{NotRows, RowData};
+pub use shardset::{write_shard_set, IndexSet, IndexSetSearcher, ShardSetSummary};
 pub use synth::{generate, SynthFiles, SynthSpec};
 pub use vectors::Precision;

@@ -111,7 +111,7 @@ pub fn run(args: &SearchArgs, spec: &str, out: &Path) -> anyhow::Result<Outcome>
     };
     let slice = args.rows.unwrap_or(RowSlice::ALL);
     let range = slice.range(file.rows());
-    let database = Database {
+    let mut database = Database {
         set: Some(args.embeddings.display().to_string()),
         table: Some(table_name(target).into()),
         file: file.path().display().to_string(),
@@ -137,25 +137,30 @@ pub fn run(args: &SearchArgs, spec: &str, out: &Path) -> anyhow::Result<Outcome>
         }
         Some(dir) => {
             let options = swan_indexer::LoadOptions { source_if_moved: Some(file.path().to_owned()), ..Default::default() };
-            let index = swan_indexer::Index::load(dir, &options)?;
+            let index = swan_indexer::IndexSet::open(dir, &options)?;
+            let source = index.first().source_path();
             anyhow::ensure!(
-                super::search::same_file(index.source_path(), file.path()),
+                super::search::same_file(source, file.path()),
                 "{} indexes {}, not {} (pass --table to pick the table it was built over)",
                 dir.display(),
-                index.source_path().display(),
+                source.display(),
                 file.path().display()
             );
+            // An index of one row slice answers for its slice; a shard set for every row.
+            let (slice, range) = index.row_slice();
+            database.slice = slice;
+            (database.start, database.end) = (range.start, range.end);
             let params = args.walk.params(args.k);
-            let p = index.params();
+            let p = index.first().params();
             let method = Method::Ann {
-                indexes: vec![dir.display().to_string()],
+                indexes: index.indexes().map(|(d, _)| d.display().to_string()).collect(),
                 m: p.m,
                 ef_construction: p.ef_construction,
                 precision: p.precision.name().into(),
                 ef: params.ef,
                 rerank: params.rerank,
             };
-            (pool.install(|| toplist::ann_topk(&[&index], nq, dim, &read, args.k, &params, &progress))?, method)
+            (pool.install(|| toplist::ann_topk(&index, nq, dim, &read, args.k, &params, &progress))?, method)
         }
     };
     bars.end();
@@ -165,7 +170,7 @@ pub fn run(args: &SearchArgs, spec: &str, out: &Path) -> anyhow::Result<Outcome>
     if args.json {
         crate::output::json_line(&serde_json::json!({
             "out": out, "queries": nq, "k": args.k, "rows": [manifest.database.start, manifest.database.end],
-            "slice": slice.to_string(), "method": manifest.method.kind(), "seconds": seconds,
+            "slice": manifest.database.slice.to_string(), "method": manifest.method.kind(), "seconds": seconds,
         }))?;
     } else {
         crate::output::message(&format!(

@@ -1,7 +1,7 @@
 //! `swan eval`: retrieval metrics with the reference definitions.
 
 use anyhow::{bail, Context};
-use swan_indexer::{Index, LoadOptions};
+use swan_indexer::{IndexSet, LoadOptions};
 use swan_searcher::toplist::TopkFile;
 use swan_searcher::{
     ann_report, evaluate_named, evaluate_set, evaluate_topk, recall_against, EvalOptions, Metrics, Selection, SimMatrix, TopkMetrics,
@@ -54,7 +54,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     // (which one, the digest check tells).
                     let load = |table: &Option<(swan_store::NpyFile, swan_store::Table)>| {
                         let source_if_moved = table.as_ref().map(|(f, _)| f.path().to_owned());
-                        Index::load(index_dir, &LoadOptions { source_if_moved, ..LoadOptions::default() })
+                        IndexSet::open(index_dir, &LoadOptions { source_if_moved, ..LoadOptions::default() })
                     };
                     let index = match load(&set.images) {
                         Err(swan_indexer::Error::SourceMismatch { .. }) => load(&set.captions)?,

@@ -10,11 +10,20 @@ use swan_indexer::{BuildParams, Index, Precision, Source};
 use crate::cli::IndexCommand;
 
 pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
-    let IndexCommand::Build { embeddings, table, npy, out, m, ef_construction, precision, shards, threads, json } = cmd;
+    let (embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, json) = match cmd {
+        IndexCommand::Build { embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, json } => {
+            (embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, json)
+        }
+        IndexCommand::Shards { out, indexes, json } => return shard_set(&out, &indexes, json),
+    };
     let source = match (&embeddings, &npy) {
         (Some(dir), None) => Source::from_manifest(dir, table.into())?,
         (None, Some(path)) => Source::npy(path),
         _ => bail!("give --embeddings DIR or --npy FILE"),
+    };
+    let source = match rows {
+        Some(slice) => source.rows(slice),
+        None => source,
     };
     let precision: Precision = precision.into();
     anyhow::ensure!(m >= 2 && ef_construction >= 1 && shards >= 1, "--m must be at least 2, --ef-construction and --shards at least 1");
@@ -35,10 +44,12 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
             source.path().display()
         ));
     }
+    let (slice, range) = index.row_slice();
     if json {
-        crate::output::json_line(
-            &serde_json::json!({ "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats }),
-        )?;
+        crate::output::json_line(&serde_json::json!({
+            "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats,
+            "slice": slice.to_string(), "rows": [range.start, range.end],
+        }))?;
     } else {
         crate::output::message(&format!(
             "indexed {} rows of {} in {:.1}s ({} shard(s), M {m}, ef_construction {ef_construction}, walk {}): {}",
@@ -67,6 +78,17 @@ pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64,
             files.base.display(),
             files.queries.display()
         ));
+    }
+    Ok(())
+}
+
+/// `swan index shards --out SHARDS.json IDX...`.
+fn shard_set(out: &Path, indexes: &[std::path::PathBuf], json: bool) -> anyhow::Result<()> {
+    let summary = swan_indexer::write_shard_set(out, indexes)?;
+    if json {
+        crate::output::json_line(&serde_json::json!({ "out": out, "shards": summary.shards, "rows": summary.rows }))?;
+    } else {
+        crate::output::message(&format!("{} indexes cover the {} rows once: {}", summary.shards, summary.rows, out.display()));
     }
     Ok(())
 }

@@ -69,12 +69,13 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         Some(dir) => {
             // If the set moved with its index, the target table is the source (digest-checked).
             let options = swan_indexer::LoadOptions { source_if_moved: Some(file.path().to_owned()), ..Default::default() };
-            let index = swan_indexer::Index::load(dir, &options)?;
+            let index = swan_indexer::IndexSet::open(dir, &options)?;
+            let source = index.first().source_path();
             anyhow::ensure!(
-                same_file(index.source_path(), file.path()),
+                same_file(source, file.path()),
                 "{} indexes {}, not {} (pass --target to pick the table it was built over)",
                 dir.display(),
-                index.source_path().display(),
+                source.display(),
                 file.path().display()
             );
             let row_filter = |row: u32| scene_ok(row as usize);

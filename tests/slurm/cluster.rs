@@ -169,8 +169,7 @@ PartitionName=debug Nodes=swan1 Default=YES MaxTime=INFINITE State=UP
         // Two stand-in GPUs (device files that every machine has), so that `--gpus-per-task`
         // requests are scheduled and each task is given one (CUDA_VISIBLE_DEVICES); swan is
         // told to use the CPU.
-        fs::write(root.join("gres.conf"), "NodeName=swan1 Name=gpu File=/dev/null\nNodeName=swan1 Name=gpu File=/dev/zero\n")
-            .unwrap();
+        fs::write(root.join("gres.conf"), "NodeName=swan1 Name=gpu File=/dev/null\nNodeName=swan1 Name=gpu File=/dev/zero\n").unwrap();
 
         let mut cluster = Cluster { dir, conf: conf.clone(), daemons: Vec::new() };
         let log = |name: &str| fs::File::create(root.join("log").join(name)).unwrap();
@@ -251,9 +250,7 @@ pub fn processes_under(dir: &Path) -> Vec<u32> {
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != std::process::id())
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
-        })
+        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle)))
         .collect()
 }
 
@@ -262,9 +259,7 @@ impl Drop for Cluster {
         // Jobs first (their tasks are not children of the test), then the daemons, newest first.
         let _ = self.client("scancel", &["--user=root"]);
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(15)
-            && !self.client("squeue", &["-h", "-o", "%i"]).stdout.is_empty()
-        {
+        while start.elapsed() < Duration::from_secs(15) && !self.client("squeue", &["-h", "-o", "%i"]).stdout.is_empty() {
             sleep(Duration::from_millis(200));
         }
         while let Some((name, mut child)) = self.daemons.pop() {

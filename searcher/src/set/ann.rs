@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use serde::Serialize;
-use swan_indexer::{Hit, Index, SearchParams};
+use swan_indexer::{Hit, IndexSet, SearchParams};
 use swan_store::EmbeddingSet;
 
 use super::Selection;
@@ -44,25 +44,22 @@ pub struct AnnReport {
     pub r10: Option<f64>,
 }
 
-/// Ask `index`, built over `set`'s images or captions, every query of `selection` (from
+/// Ask `index` (one index or a shard set), built over `set`'s images or captions, every query of `selection` (from
 /// [`Selection::new`] on the same set) for `k` results; compare with exact search over the
 /// same rows. Rows the selection leaves out are never results (the index is searched with
 /// a filter if it holds any).
-pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &Index, k: usize, params: &SearchParams) -> Result<AnnReport> {
+pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &IndexSet, k: usize, params: &SearchParams) -> Result<AnnReport> {
     let (Some((img_file, img_table)), Some((cap_file, cap_table))) = (&set.images, &set.captions) else {
         return Err(Error::Invalid(format!("{}: needs both image and caption embeddings", set.dir.display())));
     };
-    let same = |f: &swan_store::NpyFile| f.path().canonicalize().ok() == index.source_path().canonicalize().ok();
+    let source = index.first().source_path();
+    let same = |f: &swan_store::NpyFile| f.path().canonicalize().ok() == source.canonicalize().ok();
     let over_images = if same(img_file) {
         true
     } else if same(cap_file) {
         false
     } else {
-        return Err(Error::Invalid(format!(
-            "the index is over {}, which is not a table of {}",
-            index.source_path().display(),
-            set.dir.display()
-        )));
+        return Err(Error::Invalid(format!("the index is over {}, which is not a table of {}", source.display(), set.dir.display())));
     };
     // Queries (rows of the other table), the rows that may answer, and each query's answers
     // (where the selection pairs captions with images).

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use swan_indexer::{BuildParams, Index, Precision, SearchParams, SetTable, Source};
+use swan_indexer::{BuildParams, Index, IndexSet, Precision, SearchParams, SetTable, Source};
 use swan_store::{CorpusRef, DType, EmbeddingSet, Manifest, Producer, Table};
 
 use super::*;
@@ -107,11 +107,11 @@ fn invalid_images_their_captions_and_invalid_captions_take_no_part() {
     assert!([0, 10, 6, 7, 8].iter().all(|c| !kept.contains(c)));
 }
 
-fn index_over(set_dir: &Path, table: SetTable, precision: Precision) -> Index {
+fn index_over(set_dir: &Path, table: SetTable, precision: Precision) -> IndexSet {
     let params = BuildParams { m: 4, ef_construction: 32, precision, threads: 1, ..BuildParams::default() };
     let idx = Index::build(&Source::from_manifest(set_dir, table).unwrap(), &params, &|_, _| {}).unwrap();
     idx.save(&set_dir.join("index")).unwrap();
-    Index::load(&set_dir.join("index"), &Default::default()).unwrap()
+    IndexSet::open(&set_dir.join("index"), &Default::default()).unwrap()
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
-use swan_indexer::{Hit, Index, SearchParams};
+use swan_indexer::{Hit, IndexSet, SearchParams};
 
 use super::Lists;
 use crate::error::Result;
@@ -44,11 +44,11 @@ pub fn exact_topk(
     Ok(lists)
 }
 
-/// The top `k` of each query through `indexes` (searched together: each answers from
-/// its rows, and the answers are merged in ranking order), with `params`. One searcher per
+/// The top `k` of each query through `index` (one index, or a shard set whose indexes
+/// each answer from their rows, merged in ranking order), with `params`. One searcher per
 /// thread; results do not depend on the thread count.
 pub fn ann_topk(
-    indexes: &[&Index],
+    index: &IndexSet,
     nq: usize,
     dim: usize,
     read: &QueryReader<'_>,
@@ -65,18 +65,7 @@ pub fn ann_topk(
         read(q0..q0 + n, qs)?;
         let hits: Vec<Vec<Hit>> = qs
             .par_chunks(dim)
-            .map_init(
-                || indexes.iter().map(|i| i.searcher()).collect::<Vec<_>>(),
-                |searchers, q| -> Result<Vec<Hit>> {
-                    let mut all = Vec::with_capacity(k * searchers.len());
-                    for s in searchers.iter_mut() {
-                        all.extend_from_slice(s.search(q, k, params)?);
-                    }
-                    all.sort_unstable_by(Hit::order);
-                    all.truncate(k);
-                    Ok(all)
-                },
-            )
+            .map_init(|| index.searcher(), |searcher, q| -> Result<Vec<Hit>> { Ok(searcher.search_filtered(q, k, params, None)?.to_vec()) })
             .collect::<Result<_>>()?;
         fill(&mut lists, q0, &hits);
         q0 += n;
