@@ -1,7 +1,8 @@
 //! The Slurm path on a real one-node cluster: `scripts/slurm/run.sh` runs the fixture corpus
-//! through embed shards -> merge as job arrays chained by `afterok`, one array task is killed
-//! mid-run, `run.sh resubmit` completes it (resuming, not recomputing, the killed shard), and
-//! the result equals the single-machine run byte for byte.
+//! through embed shards -> merge -> row-sliced exact search (both directions) -> merged top-k
+//! -> eval as job arrays chained by `afterok`. One array task is killed mid-run, `run.sh
+//! resubmit` completes it (resuming, not recomputing, the killed shard), and the result equals
+//! the single-machine run: byte-identical embeddings and top-k lists, equal metrics.
 //!
 //! Slurm and MUNGE come from the distribution's packages (installed when absent, as root;
 //! skipped with a message elsewhere, a failure under CI=true). The cluster lives in a
@@ -21,6 +22,10 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 3;
+
+/// Results per query: every one of the fixture's 16 test images, so that text->image lists
+/// know every rank and match the whole-matrix evaluation's medR and meanR too.
+const K: usize = 16;
 
 /// Batch size 1 and one-row chunks: every image is a durable chunk, so a task is slow
 /// enough to be caught mid-run and resumes at a row boundary. The single-machine run uses
@@ -94,6 +99,20 @@ fn kill_embed_task_mid_run(work: &Path, i: usize) {
     assert!(signal(pids[0], "KILL"), "kill -KILL {}", pids[0]);
 }
 
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 fn same_bytes(a: &Path, b: &Path) {
     let (x, y) = (fs::read(a).unwrap(), fs::read(b).unwrap());
     assert!(x == y, "{} and {} differ", a.display(), b.display());
@@ -108,11 +127,18 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     ok(&["checkpoint", "hashinit", "--out", "ckpt.safetensors"], &dir);
     ok(&["vocab", "build", &corpus, "--out", "vocab.json"], &dir);
 
-    // The single-machine run.
+    // The single-machine run: embed, exact top-k both ways, metrics from the lists and from
+    // the whole similarity matrix.
     let mut embed = vec!["embed", "--corpus", &corpus, "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json"];
     embed.extend(EMBED_FLAGS);
     embed.extend(["--out", "single"]);
     ok(&embed, &dir);
+    let k = K.to_string();
+    ok(&["search", "--embeddings", "single", "--table", "images", "--queries", "captions", "-k", &k, "--out", "single-t2i"], &dir);
+    ok(&["search", "--embeddings", "single", "--table", "captions", "--queries", "images", "-k", &k, "--out", "single-i2t"], &dir);
+    let single_eval: serde_json::Value =
+        serde_json::from_str(&ok(&["eval", "--embeddings", "single", "--topk", "single-t2i", "single-i2t", "--json"], &dir)).unwrap();
+    let matrix_eval: serde_json::Value = serde_json::from_str(&ok(&["eval", "--embeddings", "single", "--json"], &dir)).unwrap();
 
     // The same through Slurm; shard 1's task is killed once it has written a chunk.
     let swan = env!("CARGO_BIN_EXE_swan");
@@ -138,6 +164,9 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
             &embed_args,
             "--gpus",
             "1",
+            "-k",
+            &k,
+            "--reverse",
         ],
         &dir,
     );
@@ -179,9 +208,45 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     for table in ["images.npy", "captions.npy"] {
         same_bytes(&work.join("embeddings").join(table), &dir.join("single").join(table));
     }
-    // No log is left under a temporary name, no temporary file next to the outputs.
+
+    // Row-sliced exact search both ways, merged top-k, metrics (settings recorded by the first call).
+    let out = run_sh_ok(&cluster, &["search", "--work", "work", "--wait"], &dir);
+    assert!(out.contains("topk: complete"), "{out}");
+    let out = run_sh_ok(&cluster, &["eval", "--work", "work", "--wait"], &dir);
+    assert!(out.contains("eval: complete"), "{out}");
+    for (merged, single) in [("topk/exact", "single-t2i"), ("topk/reverse", "single-i2t")] {
+        for file in ["ids.npy", "scores.npy"] {
+            same_bytes(&work.join(merged).join(file), &dir.join(single).join(file));
+        }
+    }
+    let mut cluster_eval: serde_json::Value = serde_json::from_str(&fs::read_to_string(work.join("eval/exact.json")).unwrap()).unwrap();
+    let mut single_eval = single_eval;
+    for eval in [&mut cluster_eval, &mut single_eval] {
+        for list in eval["lists"].as_array_mut().unwrap() {
+            list.as_object_mut().unwrap().remove("list"); // the lists' own paths
+        }
+    }
+    assert_eq!(cluster_eval, single_eval);
+    // And the whole-matrix evaluation: k covers every image, so text->image has every rank.
+    let lists = cluster_eval["lists"].as_array().unwrap();
+    let (t2i, i2t) = (&lists[0], &lists[1]);
+    assert_eq!((t2i["direction"].as_str(), i2t["direction"].as_str()), (Some("text->image"), Some("image->text")));
+    for (list, full) in [(t2i, &matrix_eval["t2i"]), (i2t, &matrix_eval["i2t"])] {
+        for r in ["1", "5", "10"] {
+            assert_eq!(list["recall"][r], full[format!("r{r}")], "R@{r}: {list} vs {full}");
+        }
+    }
+    assert_eq!((&t2i["medr"], &t2i["meanr"]), (&matrix_eval["t2i"]["medr"], &matrix_eval["t2i"]["meanr"]));
+    assert_eq!(cluster_eval["mR"], matrix_eval["mR"]);
+
+    // No log is left under a temporary name, no temporary or partial file anywhere.
     for entry in fs::read_dir(work.join("slurm/logs")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(name.ends_with(".log"), "{name}");
     }
+    let leftovers = files_under(&work).into_iter().filter(|p| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        name.contains("tmp") || name.ends_with(".partial") || name.ends_with(".progress") || name.ends_with(".part")
+    });
+    assert_eq!(leftovers.collect::<Vec<_>>(), Vec::<std::path::PathBuf>::new());
 }

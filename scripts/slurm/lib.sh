@@ -83,6 +83,7 @@ shard_dir() {
     embed) echo "$WORK/embed/shard-$2" ;;
     index) echo "$WORK/index/shard-$2" ;;
     search) echo "$WORK/search/exact-$2" ;;
+    reverse) echo "$WORK/search/reverse-$2" ;;
     ann) echo "$WORK/search/ann-$2" ;;
   esac
 }
@@ -90,7 +91,7 @@ shard_done_file() {
   case "$1" in
     embed) echo "$(shard_dir embed "$2")/manifest.json" ;;
     index) echo "$(shard_dir index "$2")/index.json" ;;
-    search | ann) echo "$(shard_dir "$1" "$2")/topk.json" ;;
+    search | reverse | ann) echo "$(shard_dir "$1" "$2")/topk.json" ;;
   esac
 }
 
@@ -109,10 +110,11 @@ ann_wanted() { [ -n "${index_job:-}${shards_job:-}" ] || [ -f "$WORK/index/shard
 # complete STEP: whether STEP's final outputs exist.
 complete() {
   case "$1" in
-    embed | index | search | ann) [ -z "$(missing_shards "$1")" ] ;;
+    embed | index | search | reverse | ann) [ -z "$(missing_shards "$1")" ] ;;
     merge) [ -f "$WORK/embeddings/manifest.json" ] ;;
     shards) [ -f "$WORK/index/shards.json" ] ;;
-    topk) [ -f "$WORK/topk/exact/topk.json" ] && { ! ann_wanted || [ -f "$WORK/topk/ann/topk.json" ]; } ;;
+    topk) [ -f "$WORK/topk/exact/topk.json" ] && { [ "${REVERSE:-0}" != 1 ] || [ -f "$WORK/topk/reverse/topk.json" ]; } &&
+      { ! ann_wanted || [ -f "$WORK/topk/ann/topk.json" ]; } ;;
     eval) [ -f "$WORK/eval/exact.json" ] && { ! ann_wanted || [ -f "$WORK/eval/ann.json" ]; } ;;
   esac
 }
@@ -122,7 +124,8 @@ stage_complete() {
   case "$1" in
     embed) complete embed && complete merge ;;
     index) complete index && complete shards ;;
-    search) complete search && { ! ann_wanted || complete ann; } && complete topk ;;
+    search) complete search && { [ "${REVERSE:-0}" != 1 ] || complete reverse; } && { ! ann_wanted || complete ann; } &&
+      complete topk ;;
     eval) complete eval ;;
     all) { [ -n "${EMBEDDINGS:-}" ] || stage_complete embed; } && stage_complete index && stage_complete search && stage_complete eval ;;
   esac
@@ -131,13 +134,15 @@ stage_complete() {
 print_status() {
   local step missing
   echo "work: $WORK (embedding set $SET, $SHARDS shards)"
-  for step in embed merge index shards search ann topk eval; do
+  for step in embed merge index shards search reverse ann topk eval; do
     case "$step" in
       embed | merge) [ -z "${EMBEDDINGS:-}" ] || continue ;;
+      index | shards) [ -d "$WORK/index" ] || continue ;;
+      reverse) [ "${REVERSE:-0}" = 1 ] || continue ;;
       ann) ann_wanted || continue ;;
     esac
     case "$step" in
-      embed | index | search | ann)
+      embed | index | search | reverse | ann)
         missing=$(missing_shards "$step")
         if [ -z "$missing" ]; then echo "$step: complete"; else echo "$step: shards $missing not complete"; fi ;;
       *) if complete "$step"; then echo "$step: complete"; else echo "$step: not complete"; fi ;;

@@ -44,6 +44,9 @@ reuse them and refuse different values):
   --embed-args "..."    more swan embed flags (e.g. "--batch-size 128 --precision bf16")
   --index-args "..."    more swan index build flags (e.g. "--m 32 --precision f16")
   --search-args "..."   more flags for the ANN search (e.g. "--ef 128")
+  --reverse             also search the other way (the queries' table against --table, exact):
+                        with --queries captions --table images that gives image->text too,
+                        so that eval reports both directions and mR
 
 slurm options (may change between calls):
   --partition P --account A --time T --mem M --cpus C (cpus-per-task)
@@ -67,7 +70,7 @@ declare -A S=()
 wait_jobs=0
 while [ $# -gt 0 ]; do
   opt=$1
-  [ $# -ge 2 ] || { [ "$opt" = --wait ] || [ "$opt" = -h ] || [ "$opt" = --help ]; } || die "$opt needs a value"
+  [ $# -ge 2 ] || { [ "$opt" = --wait ] || [ "$opt" = --reverse ] || [ "$opt" = -h ] || [ "$opt" = --help ]; } || die "$opt needs a value"
   case "$opt" in
     --work) WORK=$2 ;;
     --swan) P[SWAN]=$2 ;;
@@ -90,6 +93,7 @@ while [ $# -gt 0 ]; do
     --cpus) S[CPUS]=$2 ;;
     --gpus) S[GPUS]=$2 ;;
     --sbatch-args) S[SBATCH_ARGS]=$2 ;;
+    --reverse) P[REVERSE]=1; shift; continue ;;
     --wait) wait_jobs=1; shift; continue ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$opt' (see --help)" ;;
@@ -123,7 +127,7 @@ done
 if [ -n "${S[GPUS]:-}" ] && ! [[ ${S[GPUS]} =~ ^[1-9][0-9]*$ ]]; then die "--gpus ${S[GPUS]}: not a positive whole number"; fi
 if [ -n "${S[CPUS]:-}" ] && ! [[ ${S[CPUS]} =~ ^[1-9][0-9]*$ ]]; then die "--cpus ${S[CPUS]}: not a positive whole number"; fi
 
-pipeline_keys=(SWAN SHARDS CORPUS CHECKPOINT VOCAB SPLIT EMBEDDINGS TABLE QUERIES K EMBED_ARGS INDEX_ARGS SEARCH_ARGS)
+pipeline_keys=(SWAN SHARDS CORPUS CHECKPOINT VOCAB SPLIT EMBEDDINGS TABLE QUERIES K REVERSE EMBED_ARGS INDEX_ARGS SEARCH_ARGS)
 slurm_keys=(PARTITION ACCOUNT TIME MEM CPUS GPUS SBATCH_ARGS)
 
 # Recorded settings win where nothing was given; a different value is refused (the outputs
@@ -148,6 +152,11 @@ else
   CORPUS=${P[CORPUS]:-}; CHECKPOINT=${P[CHECKPOINT]:-}; VOCAB=${P[VOCAB]:-}; SPLIT=${P[SPLIT]:-}
   EMBEDDINGS=${P[EMBEDDINGS]:-}; TABLE=${P[TABLE]:-images}; QUERIES=${P[QUERIES]:-captions}
   EMBED_ARGS=${P[EMBED_ARGS]:-}; INDEX_ARGS=${P[INDEX_ARGS]:-}; SEARCH_ARGS=${P[SEARCH_ARGS]:-}
+  REVERSE=${P[REVERSE]:-0}
+  case "$TABLE" in images | captions) ;; *) die "--table $TABLE: images or captions" ;; esac
+  if [ "$REVERSE" = 1 ] && { [ "$QUERIES" = "$TABLE" ] || ! [[ $QUERIES =~ ^(images|captions)$ ]]; }; then
+    die "--reverse needs --queries to be the other table of the set (captions or images), not '$QUERIES'"
+  fi
   write_env "$state/pipeline.env" "${pipeline_keys[@]}"
 fi
 if [ -f "$state/slurm.env" ]; then
@@ -215,7 +224,7 @@ afterok() {
   [ ${#ids[@]} -eq 0 ] || (IFS=:; printf 'afterok:%s' "${ids[*]}")
 }
 
-embed_job='' merge_job='' index_job='' shards_job='' search_job='' ann_job='' topk_job=''
+embed_job='' merge_job='' index_job='' shards_job='' search_job='' reverse_job='' ann_job='' topk_job=''
 
 stage_embed() {
   [ -z "$EMBEDDINGS" ] || die "--embeddings was given: there is nothing to embed"
@@ -240,12 +249,16 @@ stage_search() {
   local todo
   todo=$(missing_shards search)
   if [ -n "$todo" ]; then submit search "$todo" "$(afterok "$merge_job")"; search_job=$JOB; fi
+  if [ "$REVERSE" = 1 ]; then
+    todo=$(missing_shards reverse)
+    if [ -n "$todo" ]; then submit reverse "$todo" "$(afterok "$merge_job")"; reverse_job=$JOB; fi
+  fi
   # The ANN lists come from the row-sharded index when there is one (or one is on its way).
   if [ -n "$index_job" ] || [ -n "$shards_job" ] || complete shards; then
     todo=$(missing_shards ann)
     if [ -n "$todo" ]; then submit ann "$todo" "$(afterok "$merge_job" "$index_job" "$shards_job")"; ann_job=$JOB; fi
   fi
-  if ! complete topk; then submit topk "" "$(afterok "$search_job" "$ann_job")"; topk_job=$JOB; fi
+  if ! complete topk; then submit topk "" "$(afterok "$search_job" "$reverse_job" "$ann_job")"; topk_job=$JOB; fi
 }
 
 stage_eval() {

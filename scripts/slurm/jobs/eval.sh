@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One job: `swan eval --topk` of the merged exact lists into WORK/eval/exact.json and, when
+# One job: `swan eval --topk` of the merged exact lists (both directions with --reverse) into
+# WORK/eval/exact.json and, when
 # there are ANN lists, of those against the exact ones into WORK/eval/ann.json (swan's JSON
 # summaries, written to a temporary sibling and renamed). Arguments: WORK SCRIPTS_DIR.
 set -euo pipefail
@@ -9,7 +10,9 @@ source "${2:?usage: eval.sh WORK SCRIPTS_DIR}/lib.sh"
 job_begin eval
 mkdir -p "$WORK/eval"
 if [ ! -f "$WORK/eval/exact.json" ]; then
-  "$SWAN" eval --embeddings "$SET" --topk "$WORK/topk/exact" --json >"$WORK/eval/exact.json.tmp.$$" ||
+  lists=("$WORK/topk/exact")
+  [ "$REVERSE" != 1 ] || lists+=("$WORK/topk/reverse")
+  "$SWAN" eval --embeddings "$SET" --topk "${lists[@]}" --json >"$WORK/eval/exact.json.tmp.$$" ||
     { rc=$?; rm -f "$WORK/eval/exact.json.tmp.$$"; exit $rc; }
   publish "$WORK/eval/exact.json.tmp.$$" "$WORK/eval/exact.json"
 fi

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Array task I (with --reverse): exact top-k of every row of the --table table as a query over
+# row slice I of the --queries table (image->text when the pipeline searches captions against
+# images), into WORK/search/reverse-I (skipped when its topk.json exists).
+# Arguments: WORK SCRIPTS_DIR.
+set -euo pipefail
+WORK=${1:?usage: reverse.sh WORK SCRIPTS_DIR}
+# shellcheck source=../lib.sh
+source "${2:?usage: reverse.sh WORK SCRIPTS_DIR}/lib.sh"
+job_begin reverse
+i=$(task_shard)
+skip_if_done reverse "$i"
+mkdir -p "$WORK/search"
+"$SWAN" search --embeddings "$SET" --table "$QUERIES" --queries "$TABLE" --rows "$i/$SHARDS" -k "$K" \
+  --out "$(shard_dir reverse "$i")" --json
