@@ -55,7 +55,9 @@ queued_jobs() {
   local ids
   ids=$(last_jobs | paste -sd, -)
   [ -n "$ids" ] || return 0
-  squeue -h -j "$ids" -t PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED -o %i 2>/dev/null | sort -u | paste -sd' ' -
+  # squeue fails when Slurm has forgotten every one of the jobs (finished long ago): none queued.
+  { squeue -h -j "$ids" -t PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED -o %i 2>/dev/null || true; } |
+    sort -u | paste -sd' ' -
 }
 
 # wait_for ID...: until none of the jobs is pending or running.
@@ -65,10 +67,12 @@ wait_for() {
   ids=$(IFS=,; echo "$*")
   local out
   while :; do
-    # A failed squeue (controller busy or restarting) is not an empty queue: ask again.
-    if out=$(squeue -h -j "$ids" -t PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED -o %i 2>/dev/null) &&
-      [ -z "$out" ]; then
-      return 0
+    if out=$(squeue -h -j "$ids" -t PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED -o %i 2>&1); then
+      [ -n "$out" ] || return 0
+    else
+      # Slurm has forgotten every one of the jobs: they ended. Any other failure (the
+      # controller busy or restarting) is not an empty queue: ask again.
+      [[ $out != *"Invalid job id"* ]] || return 0
     fi
     sleep 1
   done
