@@ -175,9 +175,11 @@ if [ "$stage" = status ]; then
   exit 0
 fi
 
+# A second submission while the last one's jobs are queued would run their slices twice (or
+# miss their outputs): one submission at a time per --work (`all` chains every stage).
+queued=$(queued_jobs)
+[ -z "$queued" ] || die "jobs of the last submission are still queued or running: $queued (wait for them: run.sh status; or scancel them)"
 if [ "$stage" = resubmit ]; then
-  queued=$(queued_jobs)
-  [ -z "$queued" ] || die "jobs of the last submission are still queued or running: $queued (wait, or scancel them)"
   [ -f "$state/stage" ] || die "$WORK has no recorded submission"
   stage=$(cat "$state/stage")
   echo "swan-slurm: resubmitting stage '$stage' in $WORK"
