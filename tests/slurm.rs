@@ -239,6 +239,20 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     assert_eq!((&t2i["medr"], &t2i["meanr"]), (&matrix_eval["t2i"]["medr"], &matrix_eval["t2i"]["meanr"]));
     assert_eq!(cluster_eval["mR"], matrix_eval["mR"]);
 
+    // Nothing left to do: a new submission submits nothing.
+    let out = run_sh(&cluster, &["all", "--work", "work"], &dir);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing to submit"), "{out:?}");
+    // Settings other than the recorded ones, and bad values, are refused (exit 2, naming them).
+    let refused = |args: &[&str], says: &str| {
+        let out = run_sh(&cluster, args, &dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(2) && err.contains(says), "run.sh {args:?}: {out:?}");
+    };
+    refused(&["search", "--work", "work", "--shards", "4"], "was set up with SHARDS='3', not '4'");
+    refused(&["embed", "--work", "other", "--shards", "0"], "--shards 0: not a positive whole number");
+    refused(&["embed", "--work", "other", "--corpus", "no-such-corpus"], "--corpus no-such-corpus: no such file or folder");
+    refused(&["resubmit", "--work", "never-used"], "has no submission");
+
     // No log is left under a temporary name, no temporary or partial file anywhere.
     for entry in fs::read_dir(work.join("slurm/logs")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();

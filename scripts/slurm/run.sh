@@ -101,6 +101,9 @@ while [ $# -gt 0 ]; do
   shift 2
 done
 [ -n "${WORK:-}" ] || die "--work DIR is required"
+if [ "$stage" = status ] || [ "$stage" = resubmit ]; then
+  [ -f "$WORK/slurm/pipeline.env" ] || die "$WORK has no submission to show or resubmit"
+fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 state=$WORK/slurm
