@@ -240,8 +240,10 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     assert_eq!(cluster_eval["mR"], matrix_eval["mR"]);
 
     // Nothing left to do: a new submission submits nothing.
-    let out = run_sh(&cluster, &["all", "--work", "work"], &dir);
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing to submit"), "{out:?}");
+    for stage in ["embed", "search", "eval"] {
+        let out = run_sh(&cluster, &[stage, "--work", "work"], &dir);
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing to submit"), "{out:?}");
+    }
     // Settings other than the recorded ones, and bad values, are refused (exit 2, naming them).
     let refused = |args: &[&str], says: &str| {
         let out = run_sh(&cluster, args, &dir);
