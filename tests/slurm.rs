@@ -1,6 +1,6 @@
 //! The Slurm path on a real one-node cluster: `scripts/slurm/run.sh` runs the fixture corpus
-//! through embed shards -> merge -> row-sliced exact search (both directions) -> merged top-k
-//! -> eval as job arrays chained by `afterok`. One array task is killed mid-run, `run.sh
+//! through embed shards -> merge -> row-sharded index -> row-sliced exact (both directions)
+//! and ANN search -> merged top-k -> eval, as job arrays chained by `afterok`. One array task is killed mid-run, `run.sh
 //! resubmit` completes it (resuming, not recomputing, the killed shard), and the result equals
 //! the single-machine run: byte-identical embeddings and top-k lists, equal metrics.
 //!
@@ -99,6 +99,11 @@ fn kill_embed_task_mid_run(work: &Path, i: usize) {
     assert!(signal(pids[0], "KILL"), "kill -KILL {}", pids[0]);
 }
 
+/// The row ids of `swan search --json` hits, in order.
+fn ids_of(json_lines: &str) -> Vec<serde_json::Value> {
+    json_lines.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter_map(|v| v.get("row").cloned()).collect()
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
@@ -147,7 +152,7 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     run_sh_ok(
         &cluster,
         &[
-            "embed",
+            "all",
             "--work",
             "work",
             "--swan",
@@ -174,11 +179,12 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     kill_embed_task_mid_run(&work, 1);
     cluster.wait_idle(Duration::from_secs(120));
 
-    // Shards 0 and 2 finished; shard 1 failed, so the merge (afterok) never ran.
+    // Shards 0 and 2 finished; shard 1 failed, so the merge (afterok) never ran, nor anything
+    // after it (Slurm cancelled those jobs).
     let status = run_sh_ok(&cluster, &["status", "--work", "work"], &dir);
     assert!(status.contains("embed: shards 1 not complete"), "{status}");
-    assert!(status.contains("merge: not complete"), "{status}");
-    assert!(!work.join("embeddings").exists());
+    assert!(status.contains("merge: not complete") && status.contains("eval: not complete"), "{status}");
+    assert!(!work.join("embeddings").exists() && !work.join("index").exists() && !work.join("search").exists());
 
     // --gpus 1: every embed task asked for one GPU per task and was given one of the node's two.
     let first = recorded_jobs(&work).into_iter().find(|j| j.0 == 1 && j.1 == "embed").unwrap();
@@ -191,11 +197,13 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     }
 
     let out = run_sh_ok(&cluster, &["resubmit", "--work", "work", "--wait"], &dir);
-    assert!(out.contains("merge: complete"), "{out}");
-    // The resubmission ran shard 1 alone, and resumed it: the rows written before the kill
-    // were not computed again.
+    assert!(out.contains("merge: complete") && out.contains("eval: complete"), "{out}");
+    // The resubmission ran embed shard 1 alone, and resumed it (the rows written before the
+    // kill were not computed again), then every later stage.
     let jobs = recorded_jobs(&work);
     let again: Vec<_> = jobs.iter().filter(|j| j.0 == 2).collect();
+    let names: Vec<&str> = again.iter().map(|j| j.1.as_str()).collect();
+    assert_eq!(names, ["embed", "merge", "index", "shards", "search", "reverse", "ann", "topk", "eval"], "{jobs:?}");
     let embed_job = again.iter().find(|j| j.1 == "embed").unwrap_or_else(|| panic!("no embed job in {jobs:?}"));
     assert_eq!(embed_job.3, "1", "{jobs:?}");
     let log = fs::read_to_string(work.join(format!("slurm/logs/embed-{}_1.log", embed_job.2))).unwrap();
@@ -209,11 +217,7 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
         same_bytes(&work.join("embeddings").join(table), &dir.join("single").join(table));
     }
 
-    // Row-sliced exact search both ways, merged top-k, metrics (settings recorded by the first call).
-    let out = run_sh_ok(&cluster, &["search", "--work", "work", "--wait"], &dir);
-    assert!(out.contains("topk: complete"), "{out}");
-    let out = run_sh_ok(&cluster, &["eval", "--work", "work", "--wait"], &dir);
-    assert!(out.contains("eval: complete"), "{out}");
+    // Row-sliced exact search both ways, merged top-k, metrics: as on one machine.
     for (merged, single) in [("topk/exact", "single-t2i"), ("topk/reverse", "single-i2t")] {
         for file in ["ids.npy", "scores.npy"] {
             same_bytes(&work.join(merged).join(file), &dir.join(single).join(file));
@@ -240,10 +244,23 @@ fn slurm_pipeline_equals_the_single_machine_run_and_a_killed_task_resumes() {
     assert_eq!(cluster_eval["mR"], matrix_eval["mR"]);
 
     // Nothing left to do: a new submission submits nothing.
-    for stage in ["embed", "search", "eval"] {
-        let out = run_sh(&cluster, &[stage, "--work", "work"], &dir);
-        assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing to submit"), "{out:?}");
-    }
+    // The ANN lists through the row-sharded index: with at most 6 rows per slice, a beam of 64
+    // holds every row of a slice, so each slice's walk is exhaustive and the merged ANN lists are
+    // the exact ones (eval reports recall 1 against them).
+    same_bytes(&work.join("topk/ann/ids.npy"), &work.join("topk/exact/ids.npy"));
+    let ann: serde_json::Value = serde_json::from_str(&fs::read_to_string(work.join("eval/ann.json")).unwrap()).unwrap();
+    assert_eq!(ann["lists"][0]["recall_at_k_vs_exact"], 1.0, "{ann}");
+    // The shard set describes the three slice indexes as one index that covers every image.
+    let via_set = ok(
+        &["search", "--embeddings", "work/embeddings", "--index", "work/index/shards.json", "--row", "captions:0", "-k", "3", "--json"],
+        &dir,
+    );
+    let exact = ok(&["search", "--embeddings", "single", "--row", "captions:0", "-k", "3", "--json"], &dir);
+    assert_eq!(ids_of(&via_set), ids_of(&exact));
+
+    // Nothing left to do: a new submission submits nothing.
+    let out = run_sh(&cluster, &["all", "--work", "work"], &dir);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing to submit"), "{out:?}");
     // Settings other than the recorded ones, and bad values, are refused (exit 2, naming them).
     let refused = |args: &[&str], says: &str| {
         let out = run_sh(&cluster, args, &dir);
