@@ -398,6 +398,11 @@ pub struct EvalArgs {
     /// Cut-offs r for scene recall SR@r.
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     pub scene_recall: Vec<usize>,
+    /// How --embeddings are scored: the whole similarity matrix in memory, blocks of
+    /// images (memory per thread: 64 x captions), or the matrix up to 2^25 similarities
+    /// and blocks beyond. Both give the same metrics.
+    #[arg(long, value_enum, default_value_t = ExactPathArg::Auto)]
+    pub exact_path: ExactPathArg,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -712,6 +717,27 @@ impl From<LayoutArg> for swan_store::Layout {
             LayoutArg::Precomp => swan_store::Layout::Precomp,
             LayoutArg::Jsonl => swan_store::Layout::Jsonl,
             LayoutArg::Folder => swan_store::Layout::Folder,
+        }
+    }
+}
+
+/// `--exact-path` of eval.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ExactPathArg {
+    /// The matrix up to 2^25 similarities (256 MiB), blocks beyond.
+    Auto,
+    /// The whole f64 similarity matrix in memory.
+    Matrix,
+    /// Blocks of 64 images at a time.
+    Blocked,
+}
+
+impl From<ExactPathArg> for swan_searcher::ExactPath {
+    fn from(p: ExactPathArg) -> swan_searcher::ExactPath {
+        match p {
+            ExactPathArg::Auto => swan_searcher::ExactPath::Auto,
+            ExactPathArg::Matrix => swan_searcher::ExactPath::Matrix,
+            ExactPathArg::Blocked => swan_searcher::ExactPath::Blocked,
         }
     }
 }

@@ -48,5 +48,8 @@ pub mod toplist;
 
 pub use error::{Error, Result};
 pub use exact::{search, search_range, Hit, Rows};
-pub use metrics::{evaluate, evaluate_corpus, EvalOptions, Metrics, Recall, SceneRecall, SimMatrix};
-pub use set::{ann_report, evaluate_named, evaluate_set, evaluate_topk, recall_against, AnnReport, Selection, TopkMetrics};
+pub use metrics::{evaluate, evaluate_blocked, evaluate_corpus, EvalOptions, Metrics, Recall, SceneRecall, SimMatrix};
+pub use set::{
+    ann_report, evaluate_named, evaluate_set, evaluate_set_with, evaluate_topk, recall_against, AnnReport, ExactPath, Selection,
+    TopkMetrics, MATRIX_MAX_VALUES,
+};

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use swan_indexer::{IndexSet, LoadOptions};
 use swan_searcher::toplist::TopkFile;
 use swan_searcher::{
-    ann_report, evaluate_named, evaluate_set, evaluate_topk, recall_against, EvalOptions, Metrics, Selection, SimMatrix, TopkMetrics,
+    ann_report, evaluate_named, evaluate_set_with, evaluate_topk, recall_against, EvalOptions, Metrics, Selection, SimMatrix, TopkMetrics,
 };
 use swan_store::EmbeddingSet;
 
@@ -36,7 +36,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 (None, None) => {
                     bail!("{}; or give --index IDX to measure an index over it against exact search", set.corpus().unwrap_err())
                 }
-                _ => evaluate_set(&set, &options).map(|(m, sel)| (Some(m), sel))?,
+                _ => evaluate_set_with(&set, &options, args.exact_path.into()).map(|(m, sel)| (Some(m), sel))?,
             };
             let mut note = format!("{} ({} images x {} captions)", dir.display(), sel.image_rows.len(), sel.caption_rows.len());
             if m.is_none() {

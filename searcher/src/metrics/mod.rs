@@ -20,6 +20,7 @@
 //! with a bounded heap. Queries run in parallel on the current rayon pool; results are
 //! the same for any thread count.
 
+mod blocked;
 mod rank;
 mod sim;
 #[cfg(test)]
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use swan_store::Corpus;
 
 use crate::error::{Error, Result};
+pub use blocked::evaluate_blocked;
 use rank::{first_of, rank_of, scene_hits, TopScratch};
 pub use sim::SimMatrix;
 
@@ -144,79 +146,17 @@ const CAPTION_BLOCK: usize = 64;
 /// as they are when no query has a label.
 pub fn evaluate(sims: &SimMatrix, caption_image: &[usize], scenes: Option<&[Option<&str>]>, options: &EvalOptions) -> Result<Metrics> {
     let (ni, nc) = (sims.n_images(), sims.n_captions());
-    if ni == 0 || nc == 0 {
-        return Err(Error::Invalid(format!("nothing to evaluate: the similarity matrix is {ni} x {nc}")));
-    }
-    if caption_image.len() != nc {
-        return Err(Error::shape(sims.path(), format!("{} caption-to-image entries for {nc} captions (columns)", caption_image.len())));
-    }
-    if let Some((caption, &image)) = caption_image.iter().enumerate().find(|(_, &i)| i >= ni) {
-        return Err(Error::CaptionImage { caption, image, n_images: ni });
-    }
-    if let Some(s) = scenes {
-        if s.len() != ni {
-            return Err(Error::shape(sims.path(), format!("{} scene labels for {ni} images (rows)", s.len())));
-        }
-    }
-    let rs = &options.scene_recall_at[..];
-    for (x, &r) in rs.iter().enumerate() {
-        if r == 0 || rs[..x].contains(&r) {
-            return Err(Error::Invalid(format!("scene recall cut-offs must be distinct and at least 1, got {rs:?}")));
-        }
-    }
-
-    // Captions of each image, ascending, in one flat list (CSR offsets).
-    let mut start = vec![0usize; ni + 1];
-    for &i in caption_image {
-        start[i + 1] += 1;
-    }
-    for i in 0..ni {
-        start[i + 1] += start[i];
-    }
-    let mut fill = start.clone();
-    let mut caps = vec![0usize; nc];
-    for (j, &i) in caption_image.iter().enumerate() {
-        caps[fill[i]] = j;
-        fill[i] += 1;
-    }
-
-    // Scene labels as small integers, so comparisons in the loops are cheap.
-    let image_label: Option<Vec<u32>> = scenes.map(|s| {
-        let mut ids: HashMap<&str, u32> = HashMap::new();
-        s.iter()
-            .map(|l| match l {
-                Some(name) => {
-                    let next = ids.len() as u32;
-                    *ids.entry(name).or_insert(next)
-                }
-                None => NO_LABEL,
-            })
-            .collect()
-    });
-    let caption_label: Option<Vec<u32>> = image_label.as_ref().map(|l| caption_image.iter().map(|&i| l[i]).collect());
-    let nr = rs.len();
-    let w = nr.max(1);
-    let max_r = rs.iter().copied().max().unwrap_or(0);
+    let p = Prep::new(ni, nc, sims.path(), caption_image, scenes, options)?;
+    let (rs, nr, w, max_r) = (p.rs, p.rs.len(), p.w, p.max_r);
 
     // Image -> text: one row per query.
     let mut i2t_rank = vec![NO_RANK; ni];
     let mut i2t_hits = vec![0u32; ni * w];
-    i2t_rank.par_iter_mut().zip(i2t_hits.par_chunks_mut(w)).enumerate().for_each_init(
-        || TopScratch::new(max_r.min(nc)),
-        |scratch, (i, (rank, hits))| {
-            let mine = &caps[start[i]..start[i + 1]];
-            if mine.is_empty() {
-                return;
-            }
-            let row = sims.row(i);
-            *rank = rank_of(row, first_of(row, mine));
-            if let (Some(il), Some(cl)) = (&image_label, &caption_label) {
-                if il[i] != NO_LABEL && nr > 0 {
-                    scene_hits(row, |j| cl[j] == il[i], rs, scratch, hits);
-                }
-            }
-        },
-    );
+    i2t_rank
+        .par_iter_mut()
+        .zip(i2t_hits.par_chunks_mut(w))
+        .enumerate()
+        .for_each_init(|| TopScratch::new(max_r.min(nc)), |scratch, (i, (rank, hits))| p.image_query(i, sims.row(i), scratch, rank, hits));
 
     // Text -> image: columns, gathered a block of captions at a time.
     let mut t2i_rank = vec![NO_RANK; nc];
@@ -235,7 +175,7 @@ pub fn evaluate(sims: &SimMatrix, caption_image: &[usize], scenes: Option<&[Opti
                 let j = j0 + jj;
                 let col = &cols[jj * ni..(jj + 1) * ni];
                 *rank = rank_of(col, caption_image[j]);
-                if let (Some(il), Some(cl)) = (&image_label, &caption_label) {
+                if let (Some(il), Some(cl)) = (&p.image_label, &p.caption_label) {
                     if cl[j] != NO_LABEL && nr > 0 {
                         scene_hits(col, |i| il[i] == cl[j], rs, scratch, &mut hits[jj * w..(jj + 1) * w]);
                     }
@@ -243,25 +183,120 @@ pub fn evaluate(sims: &SimMatrix, caption_image: &[usize], scenes: Option<&[Opti
             }
         },
     );
+    Ok(p.finish(&i2t_rank, &i2t_hits, &t2i_rank, &t2i_hits))
+}
 
-    let i2t = recall(&i2t_rank);
-    let t2i = recall(&t2i_rank);
-    let (scene_recall_i2t, scene_recall_t2i) = match (&image_label, &caption_label) {
-        (Some(il), Some(cl)) => (
-            scene_recall(rs, &i2t_hits, w, nc, (0..ni).map(|i| i2t_rank[i] != NO_RANK && il[i] != NO_LABEL)),
-            scene_recall(rs, &t2i_hits, w, ni, cl.iter().map(|&l| l != NO_LABEL)),
-        ),
-        _ => (None, None),
-    };
-    Ok(Metrics {
-        n_images: ni,
-        n_captions: nc,
-        mr: (i2t.r1 + i2t.r5 + i2t.r10 + t2i.r1 + t2i.r5 + t2i.r10) / 6.0,
-        i2t,
-        t2i,
-        scene_recall_i2t,
-        scene_recall_t2i,
-    })
+/// What both evaluation paths (the matrix, [`evaluate`], and the blocked one,
+/// [`evaluate_blocked`]) derive from the pairs and labels before scoring anything.
+struct Prep<'a> {
+    ni: usize,
+    nc: usize,
+    /// Captions of each image, ascending, in one flat list (CSR offsets `start`).
+    start: Vec<usize>,
+    caps: Vec<usize>,
+    /// Scene labels as small integers, so comparisons in the loops are cheap.
+    image_label: Option<Vec<u32>>,
+    caption_label: Option<Vec<u32>>,
+    rs: &'a [usize],
+    w: usize,
+    max_r: usize,
+}
+
+impl<'a> Prep<'a> {
+    fn new(
+        ni: usize,
+        nc: usize,
+        path: Option<&std::path::Path>,
+        caption_image: &[usize],
+        scenes: Option<&[Option<&str>]>,
+        options: &'a EvalOptions,
+    ) -> Result<Prep<'a>> {
+        if ni == 0 || nc == 0 {
+            return Err(Error::Invalid(format!("nothing to evaluate: the similarity matrix is {ni} x {nc}")));
+        }
+        if caption_image.len() != nc {
+            return Err(Error::shape(path, format!("{} caption-to-image entries for {nc} captions (columns)", caption_image.len())));
+        }
+        if let Some((caption, &image)) = caption_image.iter().enumerate().find(|(_, &i)| i >= ni) {
+            return Err(Error::CaptionImage { caption, image, n_images: ni });
+        }
+        if let Some(s) = scenes {
+            if s.len() != ni {
+                return Err(Error::shape(path, format!("{} scene labels for {ni} images (rows)", s.len())));
+            }
+        }
+        let rs = &options.scene_recall_at[..];
+        for (x, &r) in rs.iter().enumerate() {
+            if r == 0 || rs[..x].contains(&r) {
+                return Err(Error::Invalid(format!("scene recall cut-offs must be distinct and at least 1, got {rs:?}")));
+            }
+        }
+        let mut start = vec![0usize; ni + 1];
+        for &i in caption_image {
+            start[i + 1] += 1;
+        }
+        for i in 0..ni {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut caps = vec![0usize; nc];
+        for (j, &i) in caption_image.iter().enumerate() {
+            caps[fill[i]] = j;
+            fill[i] += 1;
+        }
+        let image_label: Option<Vec<u32>> = scenes.map(|s| {
+            let mut ids: HashMap<&str, u32> = HashMap::new();
+            s.iter()
+                .map(|l| match l {
+                    Some(name) => {
+                        let next = ids.len() as u32;
+                        *ids.entry(name).or_insert(next)
+                    }
+                    None => NO_LABEL,
+                })
+                .collect()
+        });
+        let caption_label: Option<Vec<u32>> = image_label.as_ref().map(|l| caption_image.iter().map(|&i| l[i]).collect());
+        let max_r = rs.iter().copied().max().unwrap_or(0);
+        Ok(Prep { ni, nc, start, caps, image_label, caption_label, rs, w: rs.len().max(1), max_r })
+    }
+
+    /// Image `i`'s rank and scene hits from its row of similarities (all captions).
+    #[inline]
+    fn image_query(&self, i: usize, row: &[f64], scratch: &mut TopScratch, rank: &mut usize, hits: &mut [u32]) {
+        let mine = &self.caps[self.start[i]..self.start[i + 1]];
+        if mine.is_empty() {
+            return;
+        }
+        *rank = rank_of(row, first_of(row, mine));
+        if let (Some(il), Some(cl)) = (&self.image_label, &self.caption_label) {
+            if il[i] != NO_LABEL && !self.rs.is_empty() {
+                scene_hits(row, |j| cl[j] == il[i], self.rs, scratch, hits);
+            }
+        }
+    }
+
+    fn finish(&self, i2t_rank: &[usize], i2t_hits: &[u32], t2i_rank: &[usize], t2i_hits: &[u32]) -> Metrics {
+        let (ni, nc, rs, w) = (self.ni, self.nc, self.rs, self.w);
+        let i2t = recall(i2t_rank);
+        let t2i = recall(t2i_rank);
+        let (scene_recall_i2t, scene_recall_t2i) = match (&self.image_label, &self.caption_label) {
+            (Some(il), Some(cl)) => (
+                scene_recall(rs, i2t_hits, w, nc, (0..ni).map(|i| i2t_rank[i] != NO_RANK && il[i] != NO_LABEL)),
+                scene_recall(rs, t2i_hits, w, ni, cl.iter().map(|&l| l != NO_LABEL)),
+            ),
+            _ => (None, None),
+        };
+        Metrics {
+            n_images: ni,
+            n_captions: nc,
+            mr: (i2t.r1 + i2t.r5 + i2t.r10 + t2i.r1 + t2i.r5 + t2i.r10) / 6.0,
+            i2t,
+            t2i,
+            scene_recall_i2t,
+            scene_recall_t2i,
+        }
+    }
 }
 
 /// [`evaluate`] with the captions, images and scene labels of a corpus, whose images and

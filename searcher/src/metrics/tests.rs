@@ -229,3 +229,58 @@ fn corpus_helper_checks_the_shape() {
     let err = evaluate_corpus(&wrong, &corpus, &EvalOptions::default()).unwrap_err();
     assert!(err.to_string().contains("does not fit corpus corpus.jsonl (2 images, 3 captions)"), "{err}");
 }
+
+#[test]
+fn blocked_evaluation_equals_the_matrix_bit_for_bit() {
+    // Random tables with forced ties (coarse values), a selection of rows in another order
+    // than storage, images without captions and without labels, several thread counts and
+    // sizes that are not multiples of the image block.
+    for case in 0..6u64 {
+        let (ni_t, nc_t, dim) = (50 + 37 * case as usize, 120 + 53 * case as usize, 3 + case as usize);
+        let coarse = |seed: u64, n: usize| -> Vec<f32> { values(seed, n).into_iter().map(|v| (v * 3.0).round() / 3.0).collect() };
+        let (img, cap) = (coarse(case, ni_t * dim), coarse(100 + case, nc_t * dim));
+        let (images, captions) = (Rows::f32(&img, dim).unwrap(), Rows::f32(&cap, dim).unwrap());
+        // Every third image row left out, the rest reversed; every fifth caption left out.
+        let image_rows: Vec<usize> = (0..ni_t).rev().filter(|r| r % 3 != 1).collect();
+        let caption_rows: Vec<usize> = (0..nc_t).filter(|r| r % 5 != 2).collect();
+        let (ni, nc) = (image_rows.len(), caption_rows.len());
+        // Captions spread over images; the last few images get none.
+        let caption_image: Vec<usize> = (0..nc).map(|j| (j * 7 + case as usize) % (ni - 3)).collect();
+        let names = ["a", "b", "c"];
+        let scenes: Vec<Option<&str>> = (0..ni).map(|i| (i % 4 != 0).then(|| names[i % 3])).collect();
+        let opts = EvalOptions { scene_recall_at: vec![1, 5, 10, 200] };
+
+        let full = SimMatrix::from_embeddings(&images, &captions).unwrap();
+        let data: Vec<f64> =
+            image_rows.iter().flat_map(|&r| caption_rows.iter().map(move |&c| (r, c))).map(|(r, c)| full.row(r)[c]).collect();
+        let sims = SimMatrix::new(ni, nc, data).unwrap();
+        for labels in [Some(&scenes[..]), None] {
+            let want = evaluate(&sims, &caption_image, labels, &opts).unwrap();
+            for threads in [1, 3] {
+                let got = pool(threads)
+                    .install(|| evaluate_blocked(&images, &captions, &image_rows, &caption_rows, &caption_image, labels, &opts))
+                    .unwrap();
+                assert_eq!(got, want, "case {case}, {threads} threads, labels {}", labels.is_some());
+            }
+        }
+    }
+}
+
+#[test]
+fn blocked_evaluation_refuses_what_the_matrix_path_refuses() {
+    let img = values(1, 8);
+    let cap = values(2, 12);
+    let (images, captions) = (Rows::f32(&img, 4).unwrap(), Rows::f32(&cap, 4).unwrap());
+    let opts = EvalOptions::default();
+    let e = evaluate_blocked(&images, &captions, &[0, 1], &[0, 5], &[0, 1], None, &opts).unwrap_err().to_string();
+    assert!(e.contains("row 5 is out of range (the array has 3 rows)"), "{e}");
+    let e = evaluate_blocked(&images, &captions, &[0, 1], &[0, 1], &[0, 2], None, &opts).unwrap_err().to_string();
+    assert!(e.contains("caption 1 belongs to image 2, but there are only 2 images"), "{e}");
+    let narrow = Rows::f32(&cap, 3).unwrap();
+    let e = evaluate_blocked(&images, &narrow, &[0], &[0], &[0], None, &opts).unwrap_err().to_string();
+    assert!(e.contains("image rows have 4 values but caption rows have 3"), "{e}");
+    let mut bad = cap.clone();
+    bad[5] = f32::NAN;
+    let e = evaluate_blocked(&images, &Rows::f32(&bad, 4).unwrap(), &[0, 1], &[0, 1], &[0, 1], None, &opts).unwrap_err().to_string();
+    assert!(e.contains("row 1"), "{e}");
+}

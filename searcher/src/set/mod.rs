@@ -25,7 +25,7 @@ use swan_store::corpus::scene_from_name;
 use swan_store::{CorpusRef, EmbeddingSet, Table};
 
 use crate::error::{Error, Result};
-use crate::metrics::{evaluate, EvalOptions, Metrics, SimMatrix};
+use crate::metrics::{evaluate, evaluate_blocked, EvalOptions, Metrics, SimMatrix};
 use crate::Rows;
 
 pub use ann::{ann_report, AnnReport};
@@ -106,13 +106,47 @@ impl Selection {
     }
 }
 
+/// How [`evaluate_set_with`] computes the similarities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExactPath {
+    /// The matrix up to [`MATRIX_MAX_VALUES`] similarities, blocks beyond.
+    #[default]
+    Auto,
+    /// The whole `f64` matrix in memory ([`SimMatrix::from_embeddings`]).
+    Matrix,
+    /// Blocks of images, never the whole matrix ([`evaluate_blocked`]); same results.
+    Blocked,
+}
+
+/// Largest matrix [`ExactPath::Auto`] holds in memory: 2^25 `f64` values, 256 MiB.
+pub const MATRIX_MAX_VALUES: usize = 1 << 25;
+
 /// The metrics of `set` over the images and captions [`Selection::new`] keeps.
 pub fn evaluate_set(set: &EmbeddingSet, options: &EvalOptions) -> Result<(Metrics, Selection)> {
+    evaluate_set_with(set, options, ExactPath::Auto)
+}
+
+/// [`evaluate_set`] through the matrix or in blocks of images (`path`); both give the
+/// same metrics.
+pub fn evaluate_set_with(set: &EmbeddingSet, options: &EvalOptions, path: ExactPath) -> Result<(Metrics, Selection)> {
     // Which caption describes which image is the corpus's to say.
     set.corpus()?;
     let selection = Selection::new(set)?;
     let Some(caption_image) = &selection.caption_image else { unreachable!("a set with a corpus is paired") };
     let (Some((img_file, _)), Some((cap_file, _))) = (&set.images, &set.captions) else { unreachable!("Selection::new checked") };
+    let labels: Vec<Option<&str>> = selection.scenes.iter().map(Option::as_deref).collect();
+    let has_labels = labels.iter().any(Option::is_some);
+    let blocked = match path {
+        ExactPath::Matrix => false,
+        ExactPath::Blocked => true,
+        ExactPath::Auto => img_file.rows().saturating_mul(cap_file.rows()) > MATRIX_MAX_VALUES,
+    };
+    if blocked {
+        let (images, captions) = (Rows::from_npy(img_file)?, Rows::from_npy(cap_file)?);
+        let (ir, cr) = (&selection.image_rows, &selection.caption_rows);
+        let metrics = evaluate_blocked(&images, &captions, ir, cr, caption_image, has_labels.then_some(&labels[..]), options)?;
+        return Ok((metrics, selection));
+    }
     let full = SimMatrix::from_embeddings(&Rows::from_npy(img_file)?, &Rows::from_npy(cap_file)?)?;
     let identity = |rows: &[usize], n: usize| rows.len() == n && rows.iter().enumerate().all(|(i, &r)| i == r);
     let sims = if identity(&selection.image_rows, full.n_images()) && identity(&selection.caption_rows, full.n_captions()) {
@@ -125,8 +159,6 @@ pub fn evaluate_set(set: &EmbeddingSet, options: &EvalOptions) -> Result<(Metric
         }
         SimMatrix::new(selection.image_rows.len(), selection.caption_rows.len(), data)?
     };
-    let labels: Vec<Option<&str>> = selection.scenes.iter().map(Option::as_deref).collect();
-    let has_labels = labels.iter().any(Option::is_some);
     let metrics = evaluate(&sims, caption_image, has_labels.then_some(&labels[..]), options)?;
     Ok((metrics, selection))
 }

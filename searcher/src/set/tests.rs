@@ -278,3 +278,15 @@ fn metrics_from_top_k_lists_equal_the_full_matrix() {
     assert!(a.censored > 0 && a.medr.is_none() && a.meanr.is_none());
     assert_eq!(a.scene_recall.as_ref().map(|s| s.0.len()), Some(1));
 }
+
+#[test]
+fn blocked_and_matrix_paths_give_the_same_set_metrics() {
+    let root = tempfile::tempdir().unwrap();
+    let opts = EvalOptions { scene_recall_at: vec![1, 2, 5, 50] };
+    for (swapped, bad_images, bad_captions) in [(false, &[][..], &[][..]), (true, &[2, 9][..], &[4, 20][..])] {
+        let set = open(&write_set(root.path(), swapped, bad_images, bad_captions));
+        let (m, sel) = evaluate_set_with(&set, &opts, ExactPath::Matrix).unwrap();
+        let (b, sel_b) = evaluate_set_with(&set, &opts, ExactPath::Blocked).unwrap();
+        assert_eq!((m, sel), (b, sel_b));
+    }
+}
