@@ -1,4 +1,4 @@
-// Shared by the build scripts of every package that links libtorch (embedder and the
+// Shared by the build scripts of every package that links libtorch (embedder, server and the
 // swan binary): bake the libtorch folder into the binaries' RUNPATH so they start
 // without LD_LIBRARY_PATH. RUNPATH (not RPATH) so that LD_LIBRARY_PATH still wins,
 // which is how a GPU machine points the same binary at its own libtorch.

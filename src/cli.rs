@@ -77,6 +77,9 @@ pub enum Command {
     /// Work with top-k lists (`swan search --queries ... --out`).
     #[command(subcommand)]
     Topk(TopkCommand),
+    /// Serve an embedding set over HTTP: a JSON API (search by text, image or row; items;
+    /// thumbnails) and a web page. Listens on 127.0.0.1 unless --addr says otherwise.
+    Serve(ServeArgs),
     /// Write a synthetic archive (N x 512 unit vectors in scene-like clusters, plus
     /// queries) for benchmarks.
     Synth {
@@ -535,6 +538,50 @@ pub enum TopkCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Embedding folder to serve (its images table is searched).
+    #[arg(long)]
+    pub embeddings: PathBuf,
+    /// Corpus of the embeddings, if not where the manifest says (file names, captions,
+    /// scenes, thumbnails).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// HNSW index over the set's images table (searches go through it unless a request
+    /// asks for exact results).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    /// Vocabulary JSON, for text queries (with --checkpoint).
+    #[arg(long, requires = "checkpoint")]
+    pub vocab: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to listen on (port 0: any free port). Other than a loopback address only
+    /// with --token or --no-auth.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on /api/*.
+    #[arg(long, conflicts_with = "no_auth")]
+    pub token: Option<String>,
+    /// Allow a non-loopback --addr without a token.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Most queries encoded in one forward pass (1: no dynamic batching).
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+    /// How long the first query of a batch waits for others, in milliseconds.
+    #[arg(long, default_value_t = 3)]
+    pub batch_window_ms: u64,
+    /// Largest image upload, in MiB.
+    #[arg(long, default_value_t = 10)]
+    pub max_upload_mib: usize,
+    /// Log requests as JSON lines (stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How an index is searched (`--index` of eval and search).

@@ -17,6 +17,7 @@ mod npy;
 mod progress;
 mod search;
 mod topk;
+mod serve;
 mod train;
 mod vocab;
 
@@ -46,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Search(a) => return search::run(a),
         Command::Index(cmd) => index::run(cmd),
         Command::Topk(cmd) => topk::run(cmd),
+        Command::Serve(a) => serve::run(a),
         Command::Synth { rows, queries, centres, noise, seed, out, json } => index::synth(rows, queries, centres, noise, seed, &out, json),
         Command::Train(a) => train::run(a),
         Command::Embed(a) => embed::run(a),

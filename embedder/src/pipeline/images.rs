@@ -62,6 +62,14 @@ pub fn load_input(path: &std::path::Path, out: &mut [u8]) -> std::result::Result
     Ok(())
 }
 
+/// [`load_input`] for an image file held in memory (an upload); `origin` names it in
+/// messages. The same decoder limits apply: a header claiming a huge image is refused
+/// before any allocation.
+pub fn load_input_bytes(bytes: &[u8], origin: &std::path::Path, out: &mut [u8]) -> std::result::Result<(), image::ImageError> {
+    fit(&image::decode_bytes(bytes, origin)?, out);
+    Ok(())
+}
+
 /// Resize a decoded image into `out` (`256 x 256 x 3` bytes), or copy it if it fits.
 pub(crate) fn fit(img: &image::Rgb8, out: &mut [u8]) {
     if img.width == INPUT_SIZE && img.height == INPUT_SIZE {

@@ -34,7 +34,7 @@ use swan_store::{Corpus, DType, Manifest, Table};
 
 pub use errors::{ItemError, ItemKind};
 pub(crate) use images::fit;
-pub use images::{load_input, PIXELS};
+pub use images::{load_input, load_input_bytes, PIXELS};
 pub use lock::{DirLock, LOCK_FILE};
 pub use provenance::{corpus_digest, corpus_ref, producer, ResumeRecord, RESUME_FILE};
 pub use slice::slice;

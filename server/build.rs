@@ -1,0 +1,5 @@
+include!("../embedder/rpath.rs");
+
+fn main() {
+    emit_libtorch_rpath();
+}
