@@ -216,3 +216,33 @@ fn slice_indexes_join_into_a_shard_set_that_search_and_eval_accept() {
     assert!(e.contains("otheridx was built over another file than idx/0"), "{e}");
     assert!(!d.join("bad.json").exists());
 }
+
+#[test]
+fn lists_of_a_set_without_corpus_are_measured_against_exact_lists_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["synth", "--rows", "300", "--queries", "20", "--out", "syn"], d);
+    let list = |extra: &[&str], out: &str| {
+        let mut args = vec!["search", "--embeddings", "syn", "--queries", "captions", "--table", "images", "-k", "10", "--out", out];
+        args.extend(extra);
+        ok(&args, d);
+    };
+    list(&[], "exact");
+    ok(&["index", "build", "--embeddings", "syn", "--out", "idx", "--m", "4", "--ef-construction", "8"], d);
+    list(&["--index", "idx", "--ef", "10"], "ann");
+
+    // recall@k: the share of each query's exact ids that the ANN list also holds.
+    let ids = |name: &str| -> Vec<i64> {
+        data(&d.join(name).join("ids.npy")).chunks(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    };
+    let (a, e) = (ids("ann"), ids("exact"));
+    let found: usize = a.chunks(10).zip(e.chunks(10)).map(|(a, e)| e.iter().filter(|id| a.contains(id)).count()).sum();
+    let expected = found as f64 / e.len() as f64;
+    let r = json(&["eval", "--embeddings", "syn", "--topk", "ann", "--exact-topk", "exact", "--json"], d);
+    assert_eq!(r["lists"][0]["recall_at_k_vs_exact"].as_f64(), Some(expected), "{r}");
+    assert_eq!((r["lists"][0]["queries"].as_u64(), r["mR"].is_null()), (Some(20), true), "{r}");
+
+    // Without exact lists there is nothing to measure: the error says what to give.
+    let e = err(&["eval", "--embeddings", "syn", "--topk", "ann"], d);
+    assert!(e.contains("this set has no corpus on disk") && e.contains("give --exact-topk for ann"), "{e}");
+}

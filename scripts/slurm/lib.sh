@@ -108,6 +108,15 @@ missing_shards() {
   (IFS=,; echo "${todo[*]}")
 }
 
+# Whether the set's queries have right answers: false for a set made without a corpus (its
+# manifest's corpus is "synthetic", from `swan synth`, or of layout "files", from `swan encode
+# --out`), whose lists are measured only against the exact ones. A set still to be embedded
+# comes from a corpus.
+set_has_corpus() {
+  [ -f "$SET/manifest.json" ] || return 0
+  ! grep -Eq '"path": *"synthetic"|"layout": *"files"' "$SET/manifest.json"
+}
+
 # The ANN path is part of the pipeline once the row-sharded index is (being) built.
 ann_wanted() { [ -n "${index_job:-}${shards_job:-}" ] || [ -f "$WORK/index/shards.json" ]; }
 
@@ -119,7 +128,7 @@ complete() {
     shards) [ -f "$WORK/index/shards.json" ] ;;
     topk) [ -f "$WORK/topk/exact/topk.json" ] && { [ "${REVERSE:-0}" != 1 ] || [ -f "$WORK/topk/reverse/topk.json" ]; } &&
       { ! ann_wanted || [ -f "$WORK/topk/ann/topk.json" ]; } ;;
-    eval) [ -f "$WORK/eval/exact.json" ] && { ! ann_wanted || [ -f "$WORK/eval/ann.json" ]; } ;;
+    eval) { ! set_has_corpus || [ -f "$WORK/eval/exact.json" ]; } && { ! ann_wanted || [ -f "$WORK/eval/ann.json" ]; } ;;
   esac
 }
 

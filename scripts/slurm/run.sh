@@ -268,6 +268,8 @@ stage_search() {
 
 stage_eval() {
   need_set
+  set_has_corpus || ann_wanted ||
+    die "$SET has no corpus (no query has a right answer) and there are no ANN lists to measure against exact ones: nothing to evaluate"
   if ! complete eval; then submit eval "" "$(afterok "$merge_job" "$topk_job")"; fi
 }
 

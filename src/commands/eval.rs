@@ -118,10 +118,12 @@ fn print_table(m: &Metrics, note: &str) -> anyhow::Result<()> {
 fn from_lists(args: &EvalArgs, options: &EvalOptions) -> anyhow::Result<()> {
     let dir = args.embeddings.as_deref().expect("clap requires --embeddings with --topk");
     let set = EmbeddingSet::open(dir, args.corpus.as_deref(), args.images.as_deref())?;
-    set.corpus()?;
-    let sel = Selection::new(&set)?;
     let lists: Vec<TopkFile> = args.topk.iter().map(|p| TopkFile::open(p)).collect::<Result<_, _>>()?;
     let exact: Vec<TopkFile> = args.exact_topk.iter().map(|p| TopkFile::open(p)).collect::<Result<_, _>>()?;
+    if set.corpus.is_none() {
+        return recall_only(&set, &lists, &exact, args.json);
+    }
+    let sel = Selection::new(&set)?;
     let mut results: Vec<(TopkMetrics, Option<f64>)> = Vec::new();
     for list in &lists {
         let m = evaluate_topk(&set, &sel, list, options)?;
@@ -173,6 +175,44 @@ fn from_lists(args: &EvalArgs, options: &EvalOptions) -> anyhow::Result<()> {
     match mr {
         Some(mr) => writeln!(out, "mR {mr:.2}")?,
         None => writeln!(out, "mR needs R@1/5/10 of both directions (give a --topk list for each, k >= 10)")?,
+    }
+    Ok(())
+}
+
+/// `swan eval --topk` of a set made without a corpus (`swan synth`, `swan encode --out`): no
+/// query has a right answer, so the lists are measured against exact lists of the same
+/// queries only (recall@k), which is what an archive's ANN path needs.
+fn recall_only(set: &EmbeddingSet, lists: &[TopkFile], exact: &[TopkFile], json: bool) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for list in lists {
+        let same = |e: &&TopkFile| e.manifest.queries.sha256 == list.manifest.queries.sha256;
+        let Some(e) = exact.iter().find(same) else {
+            bail!(
+                "{}; without one, --topk lists are measured only against exact lists of the same queries: give --exact-topk for {}",
+                set.corpus().unwrap_err(),
+                list.dir.display()
+            );
+        };
+        rows.push((list, recall_against(list, e)?));
+    }
+    if let Some(e) = exact.iter().find(|e| !lists.iter().any(|l| l.manifest.queries.sha256 == e.manifest.queries.sha256)) {
+        bail!("{}: answers none of the --topk lists' queries", e.dir.display());
+    }
+    if json {
+        let lists: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(l, r)| {
+                serde_json::json!({ "list": l.dir.display().to_string(), "k": l.manifest.k, "queries": l.manifest.queries.count,
+                    "recall_at_k_vs_exact": r })
+            })
+            .collect();
+        crate::output::json_line(&serde_json::json!({ "lists": lists, "mR": null }))?;
+        return Ok(());
+    }
+    let mut out = crate::output::stdout();
+    writeln!(out, "{}: no corpus, so no retrieval metrics (pass --corpus for them); recall against exact search only", set.dir.display())?;
+    for (l, r) in &rows {
+        writeln!(out, "{}: {} queries, recall@{} vs exact: {r:.4}", l.dir.display(), l.manifest.queries.count, l.manifest.k)?;
     }
     Ok(())
 }

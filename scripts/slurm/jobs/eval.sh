@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One job: `swan eval --topk` of the merged exact lists (both directions with --reverse) into
-# WORK/eval/exact.json and, when
+# WORK/eval/exact.json (for a set with a corpus) and, when
 # there are ANN lists, of those against the exact ones into WORK/eval/ann.json (swan's JSON
 # summaries, written to a temporary sibling and renamed). Arguments: WORK SCRIPTS_DIR.
 set -euo pipefail
@@ -9,7 +9,7 @@ WORK=${1:?usage: eval.sh WORK SCRIPTS_DIR}
 source "${2:?usage: eval.sh WORK SCRIPTS_DIR}/lib.sh"
 job_begin eval
 mkdir -p "$WORK/eval"
-if [ ! -f "$WORK/eval/exact.json" ]; then
+if set_has_corpus && [ ! -f "$WORK/eval/exact.json" ]; then
   lists=("$WORK/topk/exact")
   [ "$REVERSE" != 1 ] || lists+=("$WORK/topk/reverse")
   "$SWAN" eval --embeddings "$SET" --topk "${lists[@]}" --json >"$WORK/eval/exact.json.tmp.$$" ||
@@ -21,5 +21,5 @@ if ann_wanted && [ ! -f "$WORK/eval/ann.json" ]; then
     >"$WORK/eval/ann.json.tmp.$$" || { rc=$?; rm -f "$WORK/eval/ann.json.tmp.$$"; exit $rc; }
   publish "$WORK/eval/ann.json.tmp.$$" "$WORK/eval/ann.json"
 fi
-cat "$WORK/eval/exact.json"
+[ ! -f "$WORK/eval/exact.json" ] || cat "$WORK/eval/exact.json"
 [ ! -f "$WORK/eval/ann.json" ] || cat "$WORK/eval/ann.json"
