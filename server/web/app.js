@@ -157,7 +157,7 @@ async function start() {
   try {
     state.info = await api('/api/info');
   } catch (err) {
-    showError(err);
+    showError(err, 'Cannot load the server’s description');
     ui.info.textContent = 'No server information.';
     return;
   }
@@ -257,7 +257,7 @@ function runRow(row, file) {
 function runImage(file) {
   if (!file) return;
   if (!(IMAGE_TYPES.includes(file.type) || IMAGE_EXT.test(file.name))) {
-    showError(new ApiError(0, `“${file.name}” is not a JPEG, PNG or TIFF image.`));
+    showError(new ApiError(0, `“${file.name}” is not a JPEG, PNG or TIFF image.`), 'Cannot search with this file');
     return;
   }
   run({ kind: 'image', file });
@@ -380,6 +380,8 @@ function renderResults(data, query) {
   const split = [];
   if (data.encode_ms != null && query.kind !== 'row') split.push(`encode ${fmtMs(data.encode_ms)}`);
   if (data.search_ms != null) split.push(`search ${fmtMs(data.search_ms)}`);
+  // Dynamic batching: this query shared its forward pass with others.
+  if (data.batch > 1) split.push(`encoded with ${data.batch - 1} other${data.batch > 2 ? 's' : ''}`);
   ui.timing.replaceChildren(
     el('span', { text: `${results.length} ${results.length === 1 ? 'result' : 'results'}` }),
     el('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
@@ -447,9 +449,9 @@ function card(r, i, query) {
         : el('p', { class: 'caps none', text: 'No captions' })));
 }
 
-function showError(err) {
+function showError(err, title = 'Search failed') {
   const status = err.status ? ` (HTTP ${err.status})` : '';
-  ui.error.replaceChildren(el('strong', { text: 'Search failed' + status }), el('span', { text: err.message || String(err) }),
+  ui.error.replaceChildren(el('strong', { text: title + status }), el('span', { text: err.message || String(err) }),
     el('button', { type: 'button', class: 'close', 'aria-label': 'Dismiss error', text: '×', onclick: hideError }));
   ui.error.hidden = false;
 }
