@@ -246,3 +246,39 @@ fn lists_of_a_set_without_corpus_are_measured_against_exact_lists_only() {
     let e = err(&["eval", "--embeddings", "syn", "--topk", "ann"], d);
     assert!(e.contains("this set has no corpus on disk") && e.contains("give --exact-topk for ann"), "{e}");
 }
+
+#[test]
+fn caption_files_and_bare_npy_queries_answer_like_single_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::setup(d, &common::first_images(2));
+    ok(&["synth", "--rows", "60", "--queries", "4", "--out", "s"], d);
+    let lines = ["a scene with 1 fields and a road .", "many trees , some houses and water 0 ."];
+    std::fs::write(d.join("q.txt"), lines.join("\n") + "\n").unwrap();
+    let model = ["--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu"];
+    let s = json(&[&["search", "--embeddings", "s", "--queries", "q.txt", "-k", "3", "--out", "t", "--json"][..], &model].concat(), d);
+    assert_eq!(s["queries"].as_u64(), Some(2));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("t/topk.json")).unwrap()).unwrap();
+    assert_eq!(manifest["queries"]["kind"].as_str(), Some("text"));
+    assert_eq!(manifest["queries"]["model_sha256"].as_str().map(str::len), Some(64));
+    let ids = NpyFile::open(d.join("t/ids.npy")).unwrap().as_i64().unwrap().to_vec();
+    for (q, text) in lines.iter().enumerate() {
+        let out = ok(&[&["search", "--embeddings", "s", "--text", text, "-k", "3", "--json"][..], &model].concat(), d);
+        let rows: Vec<i64> = out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["row"].as_i64().unwrap()).collect();
+        assert_eq!(rows, ids[q * 3..(q + 1) * 3], "query {q}");
+    }
+    // The set's own query file as a bare .npy: the same lists as its captions table.
+    ok(&["search", "--embeddings", "s", "--queries", "s/queries.npy", "--table", "images", "-k", "4", "--out", "n"], d);
+    ok(&["search", "--embeddings", "s", "--queries", "captions", "--table", "images", "-k", "4", "--out", "c"], d);
+    assert_eq!(data(&d.join("n/ids.npy")), data(&d.join("c/ids.npy")));
+
+    std::fs::write(d.join("gap.txt"), "one\n\nthree\n").unwrap();
+    let e = err(&[&["search", "--embeddings", "s", "--queries", "gap.txt", "-k", "3", "--out", "g"][..], &model].concat(), d);
+    assert!(e.contains("gap.txt:2: empty line: each line is one caption query"), "{e}");
+    let e = err(&["search", "--embeddings", "s", "--queries", "q.txt", "-k", "3", "--out", "g"], d);
+    assert!(e.contains("--queries CAPTIONS.txt needs --vocab VOCAB.json and --checkpoint"), "{e}");
+    swan_store::npy::write_f32(&d.join("narrow.npy"), &[2, 4], &[0.5; 8]).unwrap();
+    let e = err(&["search", "--embeddings", "s", "--queries", "narrow.npy", "-k", "3", "--out", "g"], d);
+    assert!(e.contains("the queries have 4 values each but") && e.contains("base.npy rows have 512"), "{e}");
+    assert!(!d.join("g").exists());
+}
