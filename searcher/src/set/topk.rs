@@ -107,30 +107,25 @@ pub fn evaluate_topk(set: &EmbeddingSet, selection: &Selection, list: &TopkFile,
     let items = if t2i { img.1.item_indices() } else { cap.1.item_indices() };
     let caption_scene = |c: usize| selection.scenes[caption_image[c]].as_deref();
     let scene_of_db = |p: usize| if t2i { selection.scenes[p].as_deref() } else { caption_scene(p) };
-    // Queries: (table row, label, what answers it).
-    let captions_of: Vec<Vec<usize>> = {
-        let mut c = vec![Vec::new(); ni];
-        for (j, &i) in caption_image.iter().enumerate() {
-            c[i].push(j);
-        }
-        c
-    };
-    let query_list: Vec<(usize, Option<&str>, HashSet<usize>)> = if t2i {
-        (0..nc).map(|j| (selection.caption_rows[j], caption_scene(j), HashSet::from([caption_image[j]]))).collect()
+    // Queries: (position in the selection, table row, label). Images without captions
+    // are no image -> text queries.
+    let mut has_captions = vec![false; ni];
+    caption_image.iter().for_each(|&i| has_captions[i] = true);
+    let query_list: Vec<(usize, usize, Option<&str>)> = if t2i {
+        (0..nc).map(|j| (j, selection.caption_rows[j], caption_scene(j))).collect()
     } else {
-        (0..ni)
-            .filter(|&i| !captions_of[i].is_empty())
-            .map(|i| (selection.image_rows[i], selection.scenes[i].as_deref(), captions_of[i].iter().copied().collect()))
-            .collect()
+        (0..ni).filter(|&i| has_captions[i]).map(|i| (i, selection.image_rows[i], selection.scenes[i].as_deref())).collect()
     };
+    // Whether the database entry at selection position `p` answers query `q` correctly.
+    let answers = |q: usize, p: usize| if t2i { caption_image[q] == p } else { caption_image[p] == q };
     let n_candidates = if t2i { ni } else { nc };
     let w = rs.len().max(1);
     let mut ranks: Vec<Option<usize>> = Vec::with_capacity(query_list.len());
     let mut hits = vec![0u32; query_list.len() * w];
     let mut min_known = usize::MAX;
     let mut entries: Vec<(u32, usize, usize)> = Vec::with_capacity(m.k);
-    for (q, (row, label, targets)) in query_list.iter().enumerate() {
-        let (ids, scores) = (list.row_ids(*row), list.row_scores(*row));
+    for (n_q, &(q, row, label)) in query_list.iter().enumerate() {
+        let (ids, scores) = (list.row_ids(row), list.row_scores(row));
         entries.clear();
         entries.extend(ids.iter().zip(scores).filter_map(|(&id, &s)| pos[id as usize].map(|p| (f32_key(s), items[id as usize], p))));
         // Equal scores by corpus item, as the full matrix orders them.
@@ -139,7 +134,7 @@ pub fn evaluate_topk(set: &EmbeddingSet, selection: &Selection, list: &TopkFile,
         if !complete {
             min_known = min_known.min(entries.len());
         }
-        ranks.push(entries.iter().position(|e| targets.contains(&e.2)));
+        ranks.push(entries.iter().position(|e| answers(q, e.2)));
         if label.is_some() {
             for (x, &r) in rs.iter().enumerate() {
                 let top = r.min(n_candidates);
@@ -150,7 +145,7 @@ pub fn evaluate_topk(set: &EmbeddingSet, selection: &Selection, list: &TopkFile,
                         m.k
                     )));
                 }
-                hits[q * w + x] = entries[..top].iter().filter(|e| label.is_some() && scene_of_db(e.2) == *label).count() as u32;
+                hits[n_q * w + x] = entries[..top].iter().filter(|e| scene_of_db(e.2) == label).count() as u32;
             }
         }
     }
@@ -177,7 +172,7 @@ pub fn evaluate_topk(set: &EmbeddingSet, selection: &Selection, list: &TopkFile,
     };
     let has_labels = selection.scenes.iter().any(Option::is_some);
     let scene = if has_labels && !rs.is_empty() {
-        scene_recall(&rs, &hits, w, n_candidates, query_list.iter().map(|(_, l, _)| l.is_some()))
+        scene_recall(&rs, &hits, w, n_candidates, query_list.iter().map(|(_, _, l)| l.is_some()))
     } else {
         None
     };
