@@ -431,7 +431,7 @@ pub struct SearchArgs {
     /// Many queries at once, answered into top-k lists (needs --out): `captions` or
     /// `images` (every row of that table of the set), a `.npy` of query vectors, or a text
     /// file of captions, one a line (encoded with --checkpoint and --vocab).
-    #[arg(long, group = "query", requires = "out")]
+    #[arg(long, group = "query", requires = "out", conflicts_with = "scene")]
     pub queries: Option<String>,
     /// What to search (default: images for text queries, captions otherwise).
     #[arg(long, visible_alias = "table", value_enum)]

@@ -148,6 +148,9 @@ fn lists_that_do_not_fit_together_exit_2_naming_the_files() {
     assert!(e.contains("its rows are not a table of other"), "{e}");
     let e = err(&["search", "--embeddings", "set", "--queries", "captions", "--rows", "3/3", "--out", "x"], d);
     assert!(e.contains("expected I/N with 0 <= I < N"), "{e}");
+    let e = err(&["search", "--embeddings", "set", "--queries", "captions", "-k", "18446744073709551615", "--out", "x"], d);
+    assert!(e.contains("-k 18446744073709551615 is more than the 30 rows of"), "{e}");
+    assert!(!d.join("x").exists());
 }
 
 #[test]

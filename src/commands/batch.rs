@@ -109,6 +109,8 @@ pub fn run(args: &SearchArgs, spec: &str, out: &Path) -> anyhow::Result<Outcome>
         }
         Ok(())
     };
+    // k beyond the table only pads every list with -1; refused before anything is allocated.
+    anyhow::ensure!(args.k <= file.rows(), "-k {} is more than the {} rows of {}", args.k, file.rows(), file.path().display());
     let slice = args.rows.unwrap_or(RowSlice::ALL);
     let range = slice.range(file.rows());
     let mut database = Database {

@@ -29,7 +29,7 @@ pub fn exact_topk(
     progress: &dyn Fn(usize, usize),
 ) -> Result<Lists> {
     let dim = base.dim();
-    let mut lists = Lists { k, ids: vec![-1; nq * k], scores: vec![f32::NAN; nq * k] };
+    let mut lists = Lists::empty(nq, k)?;
     let mut buf = vec![0f32; QUERY_BLOCK.min(nq) * dim];
     let mut q0 = 0;
     while q0 < nq {
@@ -56,7 +56,7 @@ pub fn ann_topk(
     params: &SearchParams,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Lists> {
-    let mut lists = Lists { k, ids: vec![-1; nq * k], scores: vec![f32::NAN; nq * k] };
+    let mut lists = Lists::empty(nq, k)?;
     let mut buf = vec![0f32; QUERY_BLOCK.min(nq) * dim];
     let mut q0 = 0;
     while q0 < nq {

@@ -104,7 +104,7 @@ pub fn merge(inputs: &[TopkFile]) -> Result<(Lists, ListInfo)> {
     }
 
     let (k, nq) = (fm.k, fm.queries.count);
-    let mut lists = Lists { k, ids: vec![-1; nq * k], scores: vec![f32::NAN; nq * k] };
+    let mut lists = Lists::empty(nq, k)?;
     let mut all: Vec<(f32, i64)> = Vec::with_capacity(k * inputs.len());
     for q in 0..nq {
         all.clear();

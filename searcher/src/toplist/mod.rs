@@ -160,6 +160,19 @@ pub struct Lists {
 }
 
 impl Lists {
+    /// `nq` empty lists of `k` (ids `-1`, scores NaN); an error rather than an abort when
+    /// `nq x k` does not fit in memory.
+    pub fn empty(nq: usize, k: usize) -> Result<Lists> {
+        let too_big = || Error::Invalid(format!("{nq} queries x k={k} results do not fit in memory; ask for a smaller k"));
+        let n = nq.checked_mul(k).ok_or_else(too_big)?;
+        let (mut ids, mut scores) = (Vec::new(), Vec::new());
+        ids.try_reserve_exact(n).map_err(|_| too_big())?;
+        scores.try_reserve_exact(n).map_err(|_| too_big())?;
+        ids.resize(n, -1);
+        scores.resize(n, f32::NAN);
+        Ok(Lists { k, ids, scores })
+    }
+
     /// Number of queries.
     pub fn queries(&self) -> usize {
         self.ids.len().checked_div(self.k).unwrap_or(0)
