@@ -82,29 +82,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a synthetic archive (N x 512 unit vectors in scene-like clusters, plus
     /// queries) for benchmarks.
-    Synth {
-        /// Rows.
-        #[arg(long, default_value_t = 200_000)]
-        rows: usize,
-        /// Query rows (written to queries.npy).
-        #[arg(long, default_value_t = 1_000)]
-        queries: usize,
-        /// Cluster centres (drawn from a standard normal).
-        #[arg(long, default_value_t = 64)]
-        centres: usize,
-        /// Noise scale added to the centre before normalising.
-        #[arg(long, default_value_t = 0.9)]
-        noise: f32,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Print a JSON summary.
-        #[arg(long)]
-        json: bool,
-    },
+    Synth(SynthArgs),
     /// Embed image files and/or captions with a checkpoint; print the vectors or write
     /// them as .npy files with a manifest.
     Encode(EncodeArgs),
@@ -502,6 +480,23 @@ pub enum IndexCommand {
         /// Build threads (default: all cores).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Measure recall@10 against exact search on a sample and record the smallest
+        /// search beam (ef) that reaches this recall; searches use it unless given --ef.
+        /// Fails, writing nothing, when --max-ef does not reach it.
+        #[arg(long)]
+        target_recall: Option<f64>,
+        /// Sample queries for --target-recall (a .npy of rows like the queries to come).
+        /// Default: the set's captions when indexing the images of --embeddings, else
+        /// held-out indexed rows, each searched without itself (these overstate the
+        /// recall of text queries, which sit apart from image rows).
+        #[arg(long, requires = "target_recall")]
+        tune_queries: Option<PathBuf>,
+        /// At most this many sample queries for --target-recall.
+        #[arg(long, default_value_t = 1000, requires = "target_recall")]
+        tune_sample: usize,
+        /// Largest ef --target-recall tries.
+        #[arg(long, default_value_t = 4096, requires = "target_recall")]
+        max_ef: usize,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -587,9 +582,10 @@ pub struct ServeArgs {
 /// How an index is searched (`--index` of eval and search).
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct WalkArgs {
-    /// Beam width of the graph walk with --index.
-    #[arg(long, default_value_t = 64)]
-    pub ef: usize,
+    /// Beam width of the graph walk with --index (default: the one the index recorded
+    /// with --target-recall, else 64).
+    #[arg(long)]
+    pub ef: Option<usize>,
     /// Re-rank factor with --index: the best k x rerank walk results are scored exactly.
     #[arg(long, default_value_t = 4)]
     pub rerank: usize,
@@ -598,7 +594,8 @@ pub struct WalkArgs {
 impl WalkArgs {
     /// The index search parameters for `k` results (the beam is at least `k`).
     pub fn params(self, k: usize) -> swan_indexer::SearchParams {
-        swan_indexer::SearchParams { ef: self.ef.max(k), rerank: self.rerank }
+        // ef 0 asks the index for its own (tuned or default) beam.
+        swan_indexer::SearchParams { ef: self.ef.map_or(0, |ef| ef.max(k)), rerank: self.rerank }
     }
 }
 
@@ -682,6 +679,58 @@ pub struct TrainArgs {
 }
 
 /// Element type of written embedding files.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// What the rows look like.
+    #[arg(long, value_enum, default_value_t = SynthKind::Clusters)]
+    pub kind: SynthKind,
+    /// Rows.
+    #[arg(long, default_value_t = 200_000)]
+    pub rows: usize,
+    /// Query rows (written to queries.npy).
+    #[arg(long, default_value_t = 1_000)]
+    pub queries: usize,
+    /// Cluster centres (standard normal; in the latent space with --kind crossmodal).
+    #[arg(long, default_value_t = 64)]
+    pub centres: usize,
+    /// Noise added before normalising: per-value scale relative to the centres
+    /// (clusters, default 0.9), or norm of the off-manifold noise (crossmodal, default 0.2).
+    #[arg(long)]
+    pub noise: Option<f32>,
+    /// Crossmodal: dimension of the manifold the rows lie on.
+    #[arg(long, default_value_t = 24)]
+    pub intrinsic_dim: usize,
+    /// Crossmodal: norm of the constant offset (modality gap) added to every query.
+    #[arg(long, default_value_t = 0.8)]
+    pub gap: f32,
+    /// Crossmodal: latent spread around a centre.
+    #[arg(long, default_value_t = 1.0)]
+    pub spread: f32,
+    /// Element type of the written rows (f16 halves the disk of a large archive).
+    #[arg(long, value_enum, default_value_t = FileDType::F32)]
+    pub dtype: FileDType,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Generators of `swan synth`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthKind {
+    /// Rows around standard-normal centres in 512-d with isotropic noise (queries alike).
+    Clusters,
+    /// Cross-modal-like: rows on a low-dimensional curved manifold with a little noise;
+    /// queries from the same manifold shifted by a constant modality gap, as text
+    /// queries against image rows.
+    Crossmodal,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum FileDType {
     /// 4-byte floats.

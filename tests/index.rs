@@ -80,3 +80,51 @@ fn a_synth_set_is_searched_and_its_index_evaluated_from_another_folder() {
         );
     }
 }
+
+#[test]
+fn a_target_recall_build_records_the_ef_that_searches_then_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let synth = ["synth", "--kind", "crossmodal", "--rows", "3000", "--queries", "150", "--intrinsic-dim", "8", "--dtype", "f16"];
+    let summary: serde_json::Value = serde_json::from_str(&ok(&[&synth[..], &["--out", "cm", "--json"]].concat(), d)).unwrap();
+    assert_eq!(summary["rows"], 3000);
+    let base = std::fs::read(d.join("cm/base.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&base[..128]).contains("'<f2'") && base.len() > 3000 * 512 * 2, "f16 rows");
+    ok(&[&synth[..], &["--out", "cm2"]].concat(), d);
+    assert_eq!(std::fs::read(d.join("cm2/base.npy")).unwrap(), base, "same seed, same bytes");
+
+    let build = ["index", "build", "--embeddings", "cm", "--ef-construction", "32", "--threads", "2"];
+    let out = ok(&[&build[..], &["--m", "6", "--out", "idx", "--target-recall", "0.95", "--json"]].concat(), d);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tuned = &report["search"];
+    // Tuned on the set's captions (the queries to come), not on image rows.
+    assert_eq!(
+        (tuned["sample"].as_str(), tuned["queries"].as_u64(), tuned["k"].as_u64()),
+        (Some("queries"), Some(150), Some(10)),
+        "{report}"
+    );
+    let ef = tuned["ef"].as_u64().unwrap();
+    assert!(tuned["recall"].as_f64().unwrap() >= 0.95 && ef >= 10, "{report}");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("idx/index.json")).unwrap()).unwrap();
+    assert_eq!(&saved["search"], tuned);
+
+    // eval --index without --ef searches at the recorded beam, and measures the recall it promised.
+    let ann = |extra: &[&str]| -> serde_json::Value {
+        let out = ok(&[&["eval", "--embeddings", "cm", "--index", "idx", "--json"][..], extra].concat(), d);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["ann"].clone()
+    };
+    let tuned_run = ann(&[]);
+    assert_eq!(tuned_run["ef"].as_u64(), Some(ef), "{tuned_run}");
+    assert!(tuned_run["recall_at_k"].as_f64().unwrap() >= 0.95, "{tuned_run}");
+    assert_eq!(ann(&["--ef", "12"])["ef"].as_u64(), Some(12));
+
+    // Out of reach: exit 2, a message that says what to change, and no index written.
+    let out = swan(&[&build[..], &["--m", "2", "--out", "idx2", "--target-recall", "1", "--max-ef", "10"]].concat(), d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("below the target 1") && err.contains("larger M"), "{err}");
+    assert!(!d.join("idx2").exists());
+    let out = swan(&[&build[..], &["--m", "6", "--out", "idx3", "--target-recall", "1.5"]].concat(), d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target-recall must be in (0, 1]"));
+}

@@ -6,6 +6,7 @@
 //!     [--gt gt.npy] [--k 10] [--m 16] [--efc 200] [--threads 2] [--precision int8] \
 //!     [--shards 1] [--rerank 4] [--efs 32,64,128] [--engine swan|hnsw_rs] \
 //!     [--linking hnswlib|keep-closest|wide-own|hnsw-rs] [--save DIR | --load DIR] [--repeat 2] [--limit N]
+//!     [--mt 0] [--skip_digest 1] [--target-recall 0.95 [--tune-sample 1000] [--max-ef 4096] [--tune-on-queries 1]]
 //! ```
 
 use std::collections::HashMap;
@@ -70,7 +71,7 @@ fn recall(results: &[Vec<(u32, f32)>], gt: &[Vec<u32>], k: usize) -> f64 {
 }
 
 /// Best-of-`repeat` QPS with one thread and with all threads, and the results.
-fn measure(queries: &[f32], dim: usize, repeat: usize, one: &QueryFn) -> (Vec<Vec<(u32, f32)>>, f64, f64) {
+fn measure(queries: &[f32], dim: usize, repeat: usize, mt: bool, one: &QueryFn) -> (Vec<Vec<(u32, f32)>>, f64, f64) {
     let nq = queries.len() / dim;
     let mut results = Vec::new();
     let mut best1 = f64::MAX;
@@ -80,7 +81,7 @@ fn measure(queries: &[f32], dim: usize, repeat: usize, one: &QueryFn) -> (Vec<Ve
         best1 = best1.min(t.elapsed().as_secs_f64());
     }
     let mut bestn = f64::MAX;
-    for _ in 0..repeat {
+    for _ in 0..if mt { repeat } else { 0 } {
         let t = Instant::now();
         let _r: Vec<_> = queries.par_chunks_exact(dim).map(one).collect();
         bestn = bestn.min(t.elapsed().as_secs_f64());
@@ -95,7 +96,11 @@ fn main() -> Res<()> {
     let qfile = NpyFile::open(a.str("queries").ok_or("--queries is required")?)?;
     let dim = base.dim();
     let limit: usize = a.get("limit", usize::MAX);
-    let queries = qfile.as_f32()?;
+    // f16 query files (a large f16 archive's) are widened once.
+    let queries: Vec<f32> = match qfile.dtype() {
+        swan_store::DType::F16 => qfile.as_f16()?.iter().map(|h| h.to_f32()).collect(),
+        _ => qfile.as_f32()?.to_vec(),
+    };
     let queries = &queries[..queries.len().min(limit * dim)];
     let nq = queries.len() / dim;
     let k: usize = a.get("k", 10);
@@ -106,6 +111,8 @@ fn main() -> Res<()> {
     let rerank: usize = a.get("rerank", 4);
     let efs: Vec<usize> = a.str("efs").unwrap_or("16,32,64,128,256").split(',').filter_map(|s| s.parse().ok()).collect();
     let engine = a.str("engine").unwrap_or("swan").to_string();
+    // `--mt 0`: single-thread QPS only (qps_mt is then 0).
+    let mt = a.get("mt", 1) != 0;
     if threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     }
@@ -148,7 +155,10 @@ fn main() -> Res<()> {
                 BuildParams { m, ef_construction: efc, precision, shards: a.get("shards", 1), linking, threads, ..BuildParams::default() };
             let t = Instant::now();
             let mut index = match a.str("load") {
-                Some(dir) => Index::load(std::path::Path::new(dir), &LoadOptions::default())?,
+                Some(dir) => Index::load(
+                    std::path::Path::new(dir),
+                    &LoadOptions { skip_source_digest: a.get("skip_digest", 0) != 0, ..LoadOptions::default() },
+                )?,
                 None => Index::build(&Source::npy(&base_path), &params, &|_, _| {})?,
             };
             build_s = t.elapsed().as_secs_f64();
@@ -164,6 +174,20 @@ fn main() -> Res<()> {
                 extra.insert("load_s".into(), t.elapsed().as_secs_f64().into());
                 extra.insert("rss_after_load".into(), rss_now_mib());
             }
+            // `--target-recall R`: tune ef on held-out rows (on these queries with `--tune-on-queries 1`).
+            if let Some(target) = a.str("target-recall").and_then(|v| v.parse::<f64>().ok()) {
+                let spec = swan_indexer::TuneSpec { target, k, queries: a.get("tune-sample", 1000), max_ef: a.get("max-ef", 4096), rerank };
+                let t = Instant::now();
+                let tuned = index.tune(&spec, (a.get("tune-on-queries", 0) != 0).then_some(queries));
+                extra.insert("tune_s".into(), t.elapsed().as_secs_f64().into());
+                match tuned {
+                    Ok(tuning) => extra.insert("tuning".into(), serde_json::to_value(tuning)?),
+                    Err(e) => extra.insert("tuning_error".into(), e.to_string().into()),
+                };
+                if let Some(dir) = a.str("save") {
+                    index.save(std::path::Path::new(dir))?;
+                }
+            }
             extra.insert("stats".into(), serde_json::to_value(index.stats())?);
             extra.insert("precision".into(), precision.name().into());
             extra.insert("shards".into(), params.shards.into());
@@ -177,7 +201,7 @@ fn main() -> Res<()> {
                 let sp = SearchParams { ef, rerank };
                 // One searcher per thread, reused across queries.
                 let pool: thread_local_searchers::Pool = thread_local_searchers::Pool::new(&index);
-                let (res, qps1, qpsn) = measure(queries, dim, repeat, &|q| pool.search(q, k, &sp));
+                let (res, qps1, qpsn) = measure(queries, dim, repeat, mt, &|q| pool.search(q, k, &sp));
                 points.push(serde_json::json!({"ef": ef, "recall": recall(&res, &gt, k), "qps_1t": qps1, "qps_mt": qpsn}));
             }
             extra.insert("rss_after_search".into(), rss_now_mib());
@@ -201,18 +225,18 @@ fn main() -> Res<()> {
             extra.insert("dropped_upper_links".into(), g.dropped_links.into());
             // "hnsw_rs": its own search, then swan's search over the same graph.
             for &ef in &efs {
-                let (res, qps1, qpsn) = measure(queries, dim, repeat, &|q| h.search(q, k, ef));
+                let (res, qps1, qpsn) = measure(queries, dim, repeat, mt, &|q| h.search(q, k, ef));
                 points.push(
                     serde_json::json!({"ef": ef, "recall": recall(&res, &gt, k), "qps_1t": qps1, "qps_mt": qpsn, "search": "hnsw_rs"}),
                 );
             }
             for &ef in &efs {
-                let (res, qps1, qpsn) = measure(queries, dim, repeat, &|q| g.search(q, k, ef));
+                let (res, qps1, qpsn) = measure(queries, dim, repeat, mt, &|q| g.search(q, k, ef));
                 points
                     .push(serde_json::json!({"ef": ef, "recall": recall(&res, &gt, k), "qps_1t": qps1, "qps_mt": qpsn, "search": "swan"}));
             }
             for &ef in &efs {
-                let (res, qps1, qpsn) = measure(queries, dim, repeat, &|q| g.search_one_pass_descent(q, k, ef));
+                let (res, qps1, qpsn) = measure(queries, dim, repeat, mt, &|q| g.search_one_pass_descent(q, k, ef));
                 let search = "swan-one-pass-descent";
                 points
                     .push(serde_json::json!({"ef": ef, "recall": recall(&res, &gt, k), "qps_1t": qps1, "qps_mt": qpsn, "search": search}));

@@ -167,32 +167,44 @@ impl PartialOrd for Cand {
     }
 }
 
-/// Visited set with an epoch tag: a new search bumps the tag instead of clearing.
+/// Visited set: one bit a node, and the list of nodes set, which the next search clears.
+///
+/// A bit rather than hnswlib's 2-byte epoch tag: at 2,000,000 nodes the bits take 250 KB
+/// and stay in the L2 cache, where tags (4 MB) are read from L3 or memory for every
+/// neighbour the walk looks at. Clearing costs one store per node visited, which the walk
+/// has already paid for many times over.
 #[derive(Default)]
 pub(crate) struct Visited {
-    tags: Vec<u16>,
-    epoch: u16,
+    bits: Vec<u64>,
+    set: Vec<u32>,
 }
 
 impl Visited {
     pub(crate) fn start(&mut self, n: usize) {
-        if self.tags.len() < n {
-            self.tags.resize(n, 0);
+        if self.set.len() > self.bits.len() / 8 {
+            self.bits.fill(0);
+        } else {
+            for &id in &self.set {
+                self.bits[id as usize >> 6] = 0;
+            }
         }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.tags.fill(0);
-            self.epoch = 1;
+        self.set.clear();
+        if self.bits.len() < n.div_ceil(64) {
+            self.bits.resize(n.div_ceil(64), 0);
         }
     }
 
-    /// Mark `id`; true if it was not marked yet in this epoch.
+    /// Mark `id`; true if it was not marked yet in this search.
     #[inline]
     pub(crate) fn insert(&mut self, id: u32) -> bool {
-        let t = &mut self.tags[id as usize];
-        let fresh = *t != self.epoch;
-        *t = self.epoch;
-        fresh
+        let word = &mut self.bits[id as usize >> 6];
+        let bit = 1u64 << (id & 63);
+        if *word & bit != 0 {
+            return false;
+        }
+        *word |= bit;
+        self.set.push(id);
+        true
     }
 }
 
@@ -363,12 +375,18 @@ mod tests {
     }
 
     #[test]
-    fn visited_tags_survive_epoch_wrap() {
+    fn visited_sets_start_empty_for_each_search() {
         let mut v = Visited::default();
-        for _ in 0..70_000 {
-            v.start(4);
-            assert!(v.insert(3));
-            assert!(!v.insert(3));
+        for round in 0..300u32 {
+            v.start(1000);
+            // Few marks (cleared one by one) and, every tenth round, most nodes (cleared at once).
+            let marks: Vec<u32> = if round % 10 == 0 { (0..1000).collect() } else { vec![round % 1000, 999 - round % 7] };
+            for &id in &marks {
+                assert!(v.insert(id), "round {round}: {id} was marked by an earlier search");
+                assert!(!v.insert(id));
+            }
         }
+        v.start(100_000);
+        assert!(v.insert(99_999) && !v.insert(99_999) && v.insert(0));
     }
 }

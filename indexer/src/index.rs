@@ -16,6 +16,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format;
 use crate::graph::{self, Graph, Scratch};
 use crate::rows::RowData;
+use crate::tune::Tuning;
 use crate::vectors::{F16Space, FullSpace, I8Query, I8Space, Precision, Space, WalkCopy};
 
 /// File name of the index manifest inside an index folder.
@@ -111,10 +112,15 @@ impl Default for BuildParams {
     }
 }
 
+/// Beam width of a search that asks for the index's own (`ef` 0) on an index built
+/// without a target recall.
+pub const DEFAULT_EF: usize = 64;
+
 /// Search parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SearchParams {
-    /// Beam width on layer 0 (at least `k`).
+    /// Beam width on layer 0 (at least `k`). 0 (the default): the `ef` the index recorded
+    /// when it was built for a target recall ([`Index::tune`]), else [`DEFAULT_EF`].
     pub ef: usize,
     /// Re-rank the best `k * rerank` walk results of each shard against the full-precision
     /// rows (at least 1: results are always exact scores).
@@ -123,7 +129,7 @@ pub struct SearchParams {
 
 impl Default for SearchParams {
     fn default() -> Self {
-        SearchParams { ef: 64, rerank: 4 }
+        SearchParams { ef: 0, rerank: 4 }
     }
 }
 
@@ -186,6 +192,9 @@ struct IndexManifest {
     params: BuildParams,
     source: SourceInfo,
     shards: Vec<ShardInfo>,
+    /// The beam a target-recall build chose (absent: none was asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    search: Option<Tuning>,
 }
 
 impl IndexManifest {
@@ -207,6 +216,11 @@ impl IndexManifest {
         }
         if self.shards.is_empty() || self.shards.len() != p.shards {
             return Err(bad(format!("lists {} shard(s) but its parameters say {}", self.shards.len(), p.shards)));
+        }
+        if let Some(t) = &self.search {
+            if t.ef == 0 || t.rerank == 0 || t.k == 0 {
+                return Err(bad(format!("\"search\" records ef {}, rerank {}, k {}: each must be at least 1", t.ef, t.rerank, t.k)));
+            }
         }
         let files = self.files();
         let mut seen = std::collections::HashSet::new();
@@ -330,6 +344,7 @@ pub struct Index {
     source_info: SourceInfo,
     shards: Vec<Shard>,
     k: &'static Kernels,
+    tuning: Option<Tuning>,
 }
 
 impl std::fmt::Debug for Index {
@@ -469,12 +484,34 @@ impl Index {
             nonfinite_rows: nonfinite_in_slice,
             slice: source.slice.map(|slice| SliceInfo { slice, start: range.start, end: range.end }),
         };
-        Ok(Index { params: params.clone(), source: file, source_info, shards, k })
+        Ok(Index { params: params.clone(), source: file, source_info, shards, k, tuning: None })
     }
 
     /// The build parameters.
     pub fn params(&self) -> &BuildParams {
         &self.params
+    }
+
+    /// What a target-recall build measured and chose, if it was one.
+    pub fn tuning(&self) -> Option<&Tuning> {
+        self.tuning.as_ref()
+    }
+
+    /// The beam width a search with `ef` 0 uses: the tuned one, else [`DEFAULT_EF`].
+    pub fn default_ef(&self) -> usize {
+        self.tuning.as_ref().map_or(DEFAULT_EF, |t| t.ef)
+    }
+
+    pub(crate) fn set_tuning(&mut self, tuning: Option<Tuning>) {
+        self.tuning = tuning;
+    }
+
+    pub(crate) fn kernels(&self) -> &'static Kernels {
+        self.k
+    }
+
+    pub(crate) fn source_data(&self) -> Result<RowData<'_>> {
+        source_rows(&self.source)
     }
 
     /// Values per row.
@@ -577,6 +614,7 @@ impl Index {
             params: self.params.clone(),
             source: self.source_info.clone(),
             shards: infos,
+            search: self.tuning.clone(),
         };
         let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         text.push('\n');
@@ -699,7 +737,7 @@ impl Index {
         source_rows(&file)?;
         let mut source_info = manifest.source.clone();
         source_info.path = source_path;
-        Ok(Index { params: manifest.params, source: file, source_info, shards, k: kernels() })
+        Ok(Index { params: manifest.params, source: file, source_info, shards, k: kernels(), tuning: manifest.search })
     }
 
     /// A searcher with its own scratch buffers (one per thread; no allocation per query).
@@ -796,7 +834,7 @@ impl IndexSearcher<'_> {
         index.check_query(query)?;
         let rows = source_rows(&index.source)?;
         let dim = index.dim();
-        let ef = params.ef.max(k);
+        let ef = if params.ef == 0 { index.default_ef() } else { params.ef }.max(k);
         let keep = k.saturating_mul(params.rerank.max(1)).min(ef);
         self.hits.clear();
         for shard in &index.shards {
@@ -830,7 +868,7 @@ impl IndexSearcher<'_> {
             }
             // Rows to re-rank are scattered through the source file: start all the loads first.
             for c in self.scratch.out.iter().take(keep) {
-                rows.prefetch(dim, ids[c.id as usize] as usize);
+                rows.prefetch_whole(dim, ids[c.id as usize] as usize);
             }
             for c in self.scratch.out.iter().take(keep) {
                 let row = ids[c.id as usize];

@@ -49,15 +49,18 @@ mod index;
 mod rows;
 mod shardset;
 pub mod synth;
+mod tune;
 mod vectors;
 
 pub use build::Linking;
 pub use error::{Error, Result};
 pub use format::{CURRENT_VERSION, OLDEST_READABLE_VERSION};
 pub use index::{
-    BuildParams, Coverage, Hit, Index, IndexSearcher, IndexStats, LoadOptions, RowFilter, SearchParams, SetTable, Source, INDEX_FILE,
+    BuildParams, Coverage, Hit, Index, IndexSearcher, IndexStats, LoadOptions, RowFilter, SearchParams, SetTable, Source, DEFAULT_EF,
+    INDEX_FILE,
 };
 pub use rows::{NotRows, RowData};
 pub use shardset::{write_shard_set, IndexSet, IndexSetSearcher, ShardSetSummary};
-pub use synth::{generate, SynthFiles, SynthSpec};
+pub use synth::{generate, CrossModalSpec, SynthFiles, SynthSpec};
+pub use tune::{TuneSpec, Tuning};
 pub use vectors::Precision;

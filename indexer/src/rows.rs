@@ -5,7 +5,7 @@
 use half::f16;
 use swan_store::{DType, NpyFile};
 
-use crate::distance::{prefetch, Kernels};
+use crate::distance::{prefetch, prefetch_lines, Kernels};
 
 /// Row-major embedding values of one element type.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +74,15 @@ impl<'a> RowData<'a> {
         match self {
             RowData::F32(r) => prefetch(r.as_ptr().wrapping_add(row * dim), dim * 4),
             RowData::F16(r) => prefetch(r.as_ptr().wrapping_add(row * dim), dim * 2),
+        }
+    }
+
+    /// Start loading all of row `row` into the cache (for re-ranking).
+    #[inline]
+    pub(crate) fn prefetch_whole(&self, dim: usize, row: usize) {
+        match self {
+            RowData::F32(r) => prefetch_lines(r.as_ptr().wrapping_add(row * dim), dim * 4),
+            RowData::F16(r) => prefetch_lines(r.as_ptr().wrapping_add(row * dim), dim * 2),
         }
     }
 

@@ -227,6 +227,12 @@ impl IndexSet {
         }
     }
 
+    /// The beam a search with `ef` 0 uses: each index's own (recorded by a target-recall
+    /// build, else the default); the largest of them when they differ.
+    pub fn default_ef(&self) -> usize {
+        self.indexes.iter().map(|(_, i)| i.default_ef()).max().unwrap_or(crate::DEFAULT_EF)
+    }
+
     /// Every indexed row.
     pub fn rows(&self) -> impl Iterator<Item = u32> + '_ {
         self.indexes.iter().flat_map(|(_, i)| i.rows())

@@ -318,6 +318,8 @@ impl Space for I8Space<'_> {
     #[inline]
     fn prefetch(&self, node: u32) {
         prefetch(self.codes.as_ptr().wrapping_add(node as usize * self.dim), self.dim);
+        // The scale lives in another array: without this, every distance waits on it.
+        prefetch(self.scales.as_ptr().wrapping_add(node as usize), 4);
     }
 }
 

@@ -159,7 +159,8 @@ pub fn run(args: &SearchArgs, spec: &str, out: &Path) -> anyhow::Result<Outcome>
                 m: p.m,
                 ef_construction: p.ef_construction,
                 precision: p.precision.name().into(),
-                ef: params.ef,
+                // ef 0: the index's recorded (target-recall) beam.
+                ef: if params.ef == 0 { index.default_ef().max(args.k) } else { params.ef },
                 rerank: params.rerank,
             };
             (pool.install(|| toplist::ann_topk(&index, nq, dim, &read, args.k, &params, &progress))?, method)

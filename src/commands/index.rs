@@ -1,21 +1,48 @@
 //! `swan index build` and `swan synth`.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
 use swan_embedder::pipeline::Progress;
-use swan_indexer::{BuildParams, Index, Precision, Source};
+use swan_indexer::{BuildParams, CrossModalSpec, Index, Precision, Source, SynthSpec, TuneSpec};
 
-use crate::cli::IndexCommand;
+use crate::cli::{IndexCommand, SynthArgs, SynthKind, TableArg};
 
 pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
-    let (embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, json) = match cmd {
-        IndexCommand::Build { embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, json } => {
-            (embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, json)
-        }
+    let (embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, tune, json) = match cmd {
+        IndexCommand::Build {
+            embeddings,
+            table,
+            npy,
+            out,
+            m,
+            ef_construction,
+            precision,
+            shards,
+            rows,
+            threads,
+            target_recall,
+            tune_queries,
+            tune_sample,
+            max_ef,
+            json,
+        } => (
+            embeddings,
+            table,
+            npy,
+            out,
+            m,
+            ef_construction,
+            precision,
+            shards,
+            rows,
+            threads,
+            (target_recall, tune_queries, tune_sample, max_ef),
+            json,
+        ),
         IndexCommand::Shards { out, indexes, json } => return shard_set(&out, &indexes, json),
     };
+    let (target_recall, tune_queries, tune_sample, max_ef) = tune;
     let source = match (&embeddings, &npy) {
         (Some(dir), None) => Source::from_manifest(dir, table.into())?,
         (None, Some(path)) => Source::npy(path),
@@ -28,13 +55,44 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
     let precision: Precision = precision.into();
     anyhow::ensure!(m >= 2 && ef_construction >= 1 && shards >= 1, "--m must be at least 2, --ef-construction and --shards at least 1");
     let params = BuildParams { m, ef_construction, precision, shards, threads, ..BuildParams::default() };
+    if let Some(r) = target_recall {
+        anyhow::ensure!(r > 0.0 && r <= 1.0, "--target-recall must be in (0, 1], got {r}");
+        anyhow::ensure!(tune_sample >= 1 && max_ef >= 1, "--tune-sample and --max-ef must be at least 1");
+    }
+    // Read before the build, so that a bad file fails in seconds, not after it.
+    let tune_queries = match (&tune_queries, &embeddings) {
+        (Some(path), _) => Some((read_queries(path, &[])?, path.display().to_string())),
+        // An image index of a set with captions is tuned on those captions: text queries
+        // sit apart from the image rows (the modality gap), and held-out image rows would
+        // overstate the recall they get.
+        (None, Some(dir)) if target_recall.is_some() && table == TableArg::Images => {
+            let manifest = swan_store::Manifest::load(dir)?;
+            match manifest.captions.as_ref().filter(|t| t.rows > t.invalid.len()) {
+                Some(t) => Some((read_queries(&dir.join(&t.file), &t.invalid)?, format!("the captions of {}", dir.display()))),
+                None => None,
+            }
+        }
+        _ => None,
+    };
 
     let bars = super::progress::Bars::new(json);
     bars.begin("indexing", 0, 0);
     let start = Instant::now();
-    let index = Index::build(&source, &params, &|done, total| bars.set(done as u64, total as u64))?;
+    let mut index = Index::build(&source, &params, &|done, total| bars.set(done as u64, total as u64))?;
     bars.end();
     let build_s = start.elapsed().as_secs_f64();
+    let tuned = match target_recall {
+        Some(target) => {
+            let start = Instant::now();
+            let spec = TuneSpec { target, queries: tune_sample, max_ef, ..TuneSpec::default() };
+            if let Some(((_, dim), from)) = &tune_queries {
+                anyhow::ensure!(*dim == index.dim(), "{from}: rows have {dim} values, the index holds {}-d rows", index.dim());
+            }
+            let t = index.tune(&spec, tune_queries.as_ref().map(|((q, _), _)| q.as_slice()))?;
+            Some((t, start.elapsed().as_secs_f64()))
+        }
+        None => None,
+    };
     index.save(&out)?;
     let stats = index.stats();
     if stats.nonfinite_rows > 0 {
@@ -47,8 +105,15 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
     let (slice, range) = index.row_slice();
     if json {
         crate::output::json_line(&serde_json::json!({
-            "out": out, "source": source.path(), "params": params, "build_seconds": build_s, "stats": stats,
-            "slice": slice.to_string(), "rows": [range.start, range.end],
+            "out": out,
+            "source": source.path(),
+            "params": params,
+            "build_seconds": build_s,
+            "stats": stats,
+            "slice": slice.to_string(),
+            "rows": [range.start, range.end],
+            "search": tuned.as_ref().map(|(t, _)| t),
+            "tune_seconds": tuned.as_ref().map(|(_, s)| s),
         }))?;
     } else {
         crate::output::message(&format!(
@@ -60,21 +125,56 @@ pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
             precision.name(),
             out.display()
         ));
+        if let Some((t, secs)) = &tuned {
+            crate::output::message(&format!(
+                "search ef {} reaches recall@{} {:.3} (target {}) on {} {} in {secs:.1}s; recorded in the index",
+                t.ef, t.k, t.recall, t.target_recall, t.queries, t.sample
+            ));
+        }
     }
     Ok(())
 }
 
-pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64, out: &Path, json: bool) -> anyhow::Result<()> {
+/// Rows of a 2-d f32 or f16 `.npy` as f32, less the rows `skip`, with their width.
+fn read_queries(path: &std::path::Path, skip: &[usize]) -> anyhow::Result<(Vec<f32>, usize)> {
+    let file = swan_store::NpyFile::open(path)?;
+    anyhow::ensure!(file.shape().len() == 2, "{}: expected a rows x dim array, found shape {:?}", path.display(), file.shape());
+    let rows = swan_indexer::RowData::from_npy(&file)
+        .map_err(|_| anyhow::anyhow!("{}: rows must be f32 or f16, not {}", path.display(), file.dtype()))?;
+    let dim = file.dim();
+    let skip: std::collections::HashSet<usize> = skip.iter().copied().collect();
+    let mut values = Vec::with_capacity(file.rows() * dim);
+    let mut row = vec![0f32; dim];
+    for r in (0..file.rows()).filter(|r| !skip.contains(r)) {
+        rows.row_into(dim, r, &mut row);
+        values.extend_from_slice(&row);
+    }
+    Ok((values, dim))
+}
+
+pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    let SynthArgs { kind, rows, queries, centres, noise, intrinsic_dim, gap, spread, dtype, seed, out, json } = args;
     anyhow::ensure!(rows >= 1 && centres >= 1, "--rows and --centres must be at least 1");
-    let files = swan_indexer::generate(rows, queries, centres, noise, seed, out)?;
+    let dim = swan_store::EMBED_DIM;
+    let files = match kind {
+        SynthKind::Clusters => {
+            let spec = SynthSpec { rows, queries, dim, centres, noise: noise.unwrap_or(0.9), seed };
+            spec.write_as(&out, dtype.into())?
+        }
+        SynthKind::Crossmodal => {
+            anyhow::ensure!(intrinsic_dim >= 1 && intrinsic_dim <= dim, "--intrinsic-dim must be between 1 and {dim}");
+            let noise = noise.unwrap_or(CrossModalSpec::default().noise);
+            let spec = CrossModalSpec { rows, queries, dim, intrinsic_dim, centres, spread, noise, gap, seed };
+            spec.write_as(&out, dtype.into())?
+        }
+    };
     if json {
         crate::output::json_line(
             &serde_json::json!({ "base": files.base, "queries": files.queries, "manifest": files.manifest, "rows": rows }),
         )?;
     } else {
         crate::output::message(&format!(
-            "wrote {rows} x {} rows to {} and {queries} queries to {}",
-            swan_store::EMBED_DIM,
+            "wrote {rows} x {dim} rows to {} and {queries} queries to {}",
             files.base.display(),
             files.queries.display()
         ));
@@ -83,7 +183,7 @@ pub fn synth(rows: usize, queries: usize, centres: usize, noise: f32, seed: u64,
 }
 
 /// `swan index shards --out SHARDS.json IDX...`.
-fn shard_set(out: &Path, indexes: &[std::path::PathBuf], json: bool) -> anyhow::Result<()> {
+fn shard_set(out: &std::path::Path, indexes: &[std::path::PathBuf], json: bool) -> anyhow::Result<()> {
     let summary = swan_indexer::write_shard_set(out, indexes)?;
     if json {
         crate::output::json_line(&serde_json::json!({ "out": out, "shards": summary.shards, "rows": summary.rows }))?;

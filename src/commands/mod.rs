@@ -16,8 +16,8 @@ mod model;
 mod npy;
 mod progress;
 mod search;
-mod topk;
 mod serve;
+mod topk;
 mod train;
 mod vocab;
 
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Index(cmd) => index::run(cmd),
         Command::Topk(cmd) => topk::run(cmd),
         Command::Serve(a) => serve::run(a),
-        Command::Synth { rows, queries, centres, noise, seed, out, json } => index::synth(rows, queries, centres, noise, seed, &out, json),
+        Command::Synth(args) => index::synth(args),
         Command::Train(a) => train::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Merge { out, shards, json } => merge::run(&out, &shards, json),

@@ -124,7 +124,8 @@ pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &IndexSet, k
         direction: if over_images { "text->image" } else { "image->text" },
         queries: query_rows.len(),
         k,
-        ef: params.ef,
+        // ef 0 searched with the index's recorded beam.
+        ef: if params.ef == 0 { index.default_ef() } else { params.ef }.max(k),
         rerank: params.rerank,
         recall_at_k: overlap as f64 / exact.iter().map(Vec::len).sum::<usize>().max(1) as f64,
         qps: n / secs.max(f64::MIN_POSITIVE),
