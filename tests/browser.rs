@@ -395,6 +395,13 @@ fn drive(tab: &Tab, server: &Server, shots: &mut Shots) {
     let footer = eval(tab, "document.getElementById('foot').textContent");
     assert!(footer.as_str().unwrap().contains(info["model"].as_str().unwrap()), "footer {footer} lacks the model of {info}");
     assert_eq!(eval(tab, "document.getElementById('exact-wrap').hidden"), json!(false), "an index is loaded: the exact switch shows");
+    // Eight of the archive's images as starting points, decoded.
+    wait(
+        tab,
+        "the start page's sample images decoded",
+        "(() => { const imgs = [...document.querySelectorAll('#sample-row img')];
+                  return imgs.length === 8 && imgs.every(i => i.complete && i.naturalWidth > 0) })()",
+    );
     shots.take(tab, "start");
 
     // 1. Text: "/" focuses the search box, typing and Enter search.

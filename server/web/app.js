@@ -218,9 +218,25 @@ function renderControls() {
       ui.examples.append(el('button', { type: 'button', class: 'example', text, onclick: () => runText(text) }));
     }
   }
+  renderSamples(info);
   if (!info.text_queries && !info.image_queries) {
     ui.emptyLead.textContent = 'This server has no model loaded: pick a scene or “Surprise me” and follow the images you like.';
   }
+}
+
+// A few of the archive's images, spread over its rows, as starting points ("more like this").
+function renderSamples(info) {
+  const n = Math.min(8, info.rows || 0);
+  const row = $('sample-row');
+  row.replaceChildren();
+  for (let i = 0; i < n; i += 1) {
+    const r = Math.floor((i * info.rows) / n);
+    const img = el('img', { alt: '', decoding: 'async', draggable: false });
+    img.addEventListener('load', () => img.classList.add('loaded'));
+    setThumb(img, `/api/thumb/${r}`);
+    row.append(el('button', { type: 'button', class: 'sample', 'aria-label': `More like image ${r}`, onclick: () => runRow(r, null) }, img));
+  }
+  $('samples').hidden = n === 0;
 }
 
 function renderScenes() {
