@@ -62,3 +62,7 @@ step "search by text with the trained model (through the index)"
 step "search by image with the trained model"
 "$swan" search --embeddings "$out/test-trained" --image "$corpus/images/water_7.tif" \
     --checkpoint "$trained" --device cpu -k 5
+
+step "serve the trained set: a search page and a JSON API (README: Serving)"
+echo "$swan serve --embeddings $out/test-trained --index $out/test-index --checkpoint $trained --vocab $out/vocab.json --device cpu"
+echo "then open http://127.0.0.1:8080"
