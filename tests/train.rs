@@ -108,6 +108,11 @@ fn killed_training_resumes_to_identical_weights() {
         assert_eq!(a["loss"], b["loss"]);
         assert_eq!(a["val"], b["val"]);
     }
+    // The plot of loss and validation mR: a PNG of the documented size, for both runs.
+    for run in ["reference", "killed"] {
+        let png = image::open(dir.path().join(run).join("train.png")).unwrap_or_else(|e| panic!("{run}/train.png: {e}"));
+        assert_eq!((png.width(), png.height()), (800, 600), "{run}/train.png");
+    }
     // The checkpoints load as any swan checkpoint does.
     ok(
         &["encode", "--checkpoint", "killed/best.safetensors", "--vocab", "vocab.json", "--caption", "many trees", "--device", "cpu"],

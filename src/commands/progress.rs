@@ -22,6 +22,21 @@ impl Bars {
 }
 
 impl Bars {
+    /// Show `msg` after the rate and ETA (a training loss, say).
+    pub fn message(&self, msg: String) {
+        if let Some(bar) = &*self.current.lock().expect("not poisoned") {
+            bar.set_message(msg);
+        }
+    }
+
+    /// Print a line above the bar without tearing it (or just print it when there is none).
+    pub fn println(&self, line: &str) {
+        match &*self.current.lock().expect("not poisoned") {
+            Some(bar) => bar.suspend(|| crate::output::message(line)),
+            None => crate::output::message(line),
+        }
+    }
+
     /// Set the current bar's total and position (for `(done, total)` callbacks).
     pub fn set(&self, done: u64, total: u64) {
         if let Some(bar) = &*self.current.lock().expect("not poisoned") {
@@ -36,7 +51,7 @@ impl Progress for Bars {
         let bar =
             if self.enabled { ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()) } else { ProgressBar::hidden() };
         bar.set_style(
-            ProgressStyle::with_template("swan: {prefix:>8} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            ProgressStyle::with_template("swan: {prefix:>8} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );

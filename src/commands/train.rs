@@ -1,10 +1,8 @@
 //! `swan train`: parse, load the data and the starting weights, run, print.
 
-use std::io::IsTerminal;
-
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use swan_embedder::model::{hashinit_unused, read_unused, Swan};
+use swan_embedder::pipeline::Progress;
 use swan_embedder::tch::{Device, Tensor};
 use swan_embedder::text::Vocab;
 use swan_embedder::train::{self, Event, RunConfig, StepConfig, TrainSet, Trainer, ValScore, ValSet};
@@ -12,6 +10,7 @@ use swan_embedder::{runtime, EmbedError};
 use swan_searcher::{evaluate_corpus, EvalOptions, SimMatrix};
 use swan_store::{Corpus, CorpusOptions};
 
+use super::progress::Bars;
 use crate::cli::TrainArgs;
 use crate::output::{json_line, message};
 
@@ -108,47 +107,44 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let val = val_set.as_ref().map(|v| (v, &mut validate as &mut train::Validator<'_>));
 
-    let bar = if std::io::stderr().is_terminal() && !args.json {
-        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("swan: epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    // The shared progress display: pairs done in the epoch, pairs/s, ETA, and the loss.
+    let bars = Bars::new(args.json);
     let json = args.json;
+    let (batch_size, epochs) = (args.batch_size, args.epochs);
+    let (mut items_per_epoch, mut bar_epoch) = (0usize, None);
     let mut on_event = |e: Event<'_>| match e {
         Event::Start { items, batches, resumed } => {
-            bar.set_length(batches as u64);
+            items_per_epoch = items;
             let from = resumed.map(|(e, b)| format!("; resuming at epoch {e}, batch {b}")).unwrap_or_default();
             if !json {
                 message(&format!("training on {items} pairs, {batches} batches per epoch{from}"));
             }
         }
         Event::Step(s) => {
-            bar.set_prefix(s.epoch.to_string());
-            bar.set_position(s.batch as u64 + 1);
-            bar.set_message(format!("loss {:.4} {:.1} pairs/s", s.loss, s.samples_per_s));
+            let total = items_per_epoch as u64;
+            if bar_epoch != Some(s.epoch) {
+                bars.begin("train", total, (s.batch * batch_size).min(items_per_epoch) as u64);
+                bar_epoch = Some(s.epoch);
+            }
+            bars.set(((s.batch + 1) * batch_size).min(items_per_epoch) as u64, total);
+            bars.message(format!("epoch {}/{epochs} loss {:.4}", s.epoch + 1, s.loss));
         }
         Event::Epoch(r) => {
-            bar.reset();
+            bars.end();
+            bar_epoch = None;
             if json {
                 let _ = json_line(r);
             } else {
                 let val = r.mr.map(|m| format!(", val mR {m:.2}{}", if r.best { " (best)" } else { "" })).unwrap_or_default();
-                bar.suspend(|| {
-                    message(&format!(
-                        "epoch {}: loss {:.4}, {:.1} pairs/s, {:.1} s{val}",
-                        r.epoch, r.loss, r.samples_per_s, r.train_seconds
-                    ))
-                });
+                bars.println(&format!(
+                    "epoch {}: loss {:.4}, {:.1} pairs/s, {:.1} s{val}",
+                    r.epoch, r.loss, r.samples_per_s, r.train_seconds
+                ));
             }
         }
     };
     let summary = train::run(&mut trainer, &set, val, &cfg, &carried, &mut on_event)?;
-    bar.finish_and_clear();
+    bars.end();
     if json {
         json_line(&serde_json::json!({ "summary": summary }))?;
     } else {

@@ -7,6 +7,7 @@
 //! - [`augment`]: the training-time image transform.
 //! - [`glove`]: word vectors from a GloVe text file, with the reference's lookup rule.
 //! - [`state`]: the resumable training state.
+//! - [`plot`]: the PNG of loss and validation mR per epoch.
 //! - [`run`]: a whole run: epochs, validation, checkpoints, metrics log, resumption.
 
 pub mod adam;
@@ -14,6 +15,7 @@ pub mod augment;
 pub mod data;
 pub mod glove;
 pub mod loss;
+pub mod plot;
 pub mod run;
 pub mod state;
 pub mod step;

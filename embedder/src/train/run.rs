@@ -14,6 +14,7 @@ use tch::{Device, Tensor};
 
 use super::augment::{train_transform, Draw};
 use super::data::{collate, epoch_order, mix, TrainSet};
+use super::plot;
 use super::state::{self, Progress};
 use super::step::Trainer;
 use crate::error::{EmbedError, Result};
@@ -375,6 +376,7 @@ pub fn run(
             best: is_best,
         };
         write_line(&mut log, &mut metrics_bytes, serde_json::to_string(&rec).expect("record serialises"))?;
+        plot::write(&cfg.out.join(plot::PLOT), &metrics_path)?;
         on_event(Event::Epoch(&rec));
         epoch += 1;
         start_batch = 0;
