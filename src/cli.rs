@@ -149,6 +149,13 @@ pub struct BenchArgs {
     /// Untimed forward passes first.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
+    /// Instead of forward passes: time whole training steps (forward with Dropout, VSE
+    /// hinge loss, backward, Adam) on a synthetic batch of --train-batch pairs.
+    #[arg(long)]
+    pub train: bool,
+    /// Pairs per training step with --train.
+    #[arg(long, default_value_t = 32)]
+    pub train_batch: usize,
     /// Instead of the model: time decode + resize of this corpus's images (first
     /// --decode-limit), on 1 worker and on --workers.
     #[arg(long)]

@@ -169,3 +169,18 @@ fn bad_inputs_are_clear_errors() {
     assert!(err.contains("at step 2"), "{err}");
     assert!(d.join("o5/train-state.safetensors").exists());
 }
+
+#[test]
+fn bench_train_times_whole_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["bench", "--train", "--device", "cpu", "--threads", "1", "--train-batch", "2", "--iterations", "2", "--warmup", "0", "--json"];
+    let out = ok(&args, dir.path());
+    let line: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(line["batch"], 2);
+    assert_eq!(line["steps"], 2);
+    assert!(line["samples_per_s"].as_f64().unwrap() > 0.0, "{line}");
+    let (first, last) = (line["loss_first"].as_f64().unwrap(), line["loss_last"].as_f64().unwrap());
+    assert!(first.is_finite() && last.is_finite(), "{line}");
+    let err = fails(&["bench", "--train", "--device", "cpu", "--precision", "fp16"], dir.path());
+    assert!(err.contains("fp32 only"), "{err}");
+}

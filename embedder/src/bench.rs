@@ -110,3 +110,40 @@ pub fn decode(paths: &[std::path::PathBuf], workers: usize) -> Result<Throughput
         ms_per_batch: secs * 1e3 / paths.len() as f64,
     })
 }
+
+/// The synthetic training batch of `swan bench --train` and of
+/// `scripts/train_step_reference.py bench`: standard-normal images, caption lengths
+/// cycling 8..=22 sorted longest first, token `t` of row `b` = `1 + (7t + 13b) % 90`.
+pub fn synthetic_train_batch(batch: usize, device: tch::Device) -> (Tensor, Tensor, Vec<i64>) {
+    tch::manual_seed(1);
+    let images = Tensor::randn([batch as i64, 3, 256, 256], (tch::Kind::Float, device));
+    let mut lengths: Vec<i64> = (0..batch as i64).map(|i| 8 + i % 15).collect();
+    lengths.sort_by_key(|&l| std::cmp::Reverse(l));
+    let width = lengths.first().copied().unwrap_or(1);
+    let mut ids = vec![0i64; batch * width as usize];
+    for (b, &n) in lengths.iter().enumerate() {
+        for t in 0..n {
+            ids[b * width as usize + t as usize] = 1 + (t * 7 + b as i64 * 13) % 90;
+        }
+    }
+    (images, Tensor::from_slice(&ids).view([batch as i64, width]).to_device(device), lengths)
+}
+
+/// Training throughput: whole steps (training-mode forward with Dropout, VSE hinge,
+/// backward, Adam) on [`synthetic_train_batch`], hashinit weights, the ResNet frozen.
+/// Returns the measurement and the first and last timed losses.
+pub fn train_steps(device: tch::Device, batch: usize, warmup: usize, iterations: usize) -> Result<(Throughput, f64, f64)> {
+    use crate::train::{StepConfig, Trainer};
+    let mut trainer = Trainer::new(crate::model::Swan::hashinit(1, device), StepConfig::default());
+    let (images, ids, lengths) = synthetic_train_batch(batch, device);
+    let mut losses = Vec::new();
+    let t = time("train", batch, warmup, iterations, || {
+        let out = trainer.forward_backward(&images, &ids, &lengths)?;
+        trainer.apply_gradients();
+        // The loss read back to the host also synchronises a GPU.
+        losses.push(out.loss);
+        Ok(())
+    })?;
+    let timed = &losses[warmup.min(losses.len())..];
+    Ok((t, timed.first().copied().unwrap_or(f64::NAN), timed.last().copied().unwrap_or(f64::NAN)))
+}

@@ -8,6 +8,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(corpus) = &args.decode {
         return decode(&args, corpus);
     }
+    if args.train {
+        return train(&args);
+    }
     // Throughput does not depend on the weights: hashinit unless a checkpoint is given.
     let enc = &super::model::load(&args.model, Some(1))?;
     let cfg = enc.config();
@@ -84,5 +87,40 @@ fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<()> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// `--train`: training samples/s, fp32 (the CPU's precision; the GPU precisions are not wired yet).
+fn train(args: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.train_batch >= 2, "--train-batch must be at least 2 (the loss compares pairs within a batch)");
+    anyhow::ensure!(args.iterations >= 1, "--iterations must be at least 1");
+    if let Some(p) = args.model.precision {
+        anyhow::ensure!(matches!(p, crate::cli::ModelPrecision::Fp32), "--train measures fp32 only for now (got --precision {p:?})");
+    }
+    if let Some(n) = args.model.threads {
+        anyhow::ensure!(n >= 1, "--threads must be at least 1");
+        swan_embedder::tch::set_num_threads(n);
+    }
+    let device = match &args.model.device {
+        Some(d) => swan_embedder::runtime::parse_device(d)?,
+        None => swan_embedder::tch::Device::cuda_if_available(),
+    };
+    let (t, first, last) = bench::train_steps(device, args.train_batch, args.warmup, args.iterations)?;
+    let threads = swan_embedder::runtime::cpu_threads();
+    let device = format!("{device:?}");
+    if args.json {
+        crate::output::json_line(&serde_json::json!({
+            "peer": "swan", "device": device, "precision": "fp32", "cpu_threads": threads, "batch": t.batch,
+            "steps": t.iterations, "samples_per_s": t.per_second, "ms_per_step": t.ms_per_batch,
+            "loss_first": first, "loss_last": last,
+        }))?;
+        return Ok(());
+    }
+    let mut out = crate::output::stdout();
+    writeln!(
+        out,
+        "train: {:.2} pairs/s at batch {} ({:.0} ms per step, {} steps; {device}, fp32, {threads} CPU threads; loss {first:.3} -> {last:.3})",
+        t.per_second, t.batch, t.ms_per_batch, t.iterations
+    )?;
     Ok(())
 }
