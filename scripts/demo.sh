@@ -55,6 +55,11 @@ echo "-- hashinit"
 echo "-- trained ($trained), exactly and through the index"
 "$swan" eval --embeddings "$out/test-trained" --index "$out/test-index"
 
+step "summary on the test split: hashinit weights beside the trained model"
+"$swan" eval --embeddings "$out/test-hashinit" --json > "$out/eval-hashinit.json"
+"$swan" eval --embeddings "$out/test-trained" --json > "$out/eval-trained.json"
+python3 "$root/scripts/metrics_table.py" "$out/eval-hashinit.json" "$out/eval-trained.json"
+
 step "search by text with the trained model (through the index)"
 "$swan" search --embeddings "$out/test-trained" --index "$out/test-index" --text "many green trees in a dense forest" \
     --checkpoint "$trained" --vocab "$out/vocab.json" --device cpu -k 5
