@@ -79,6 +79,12 @@ impl Catalog {
                 Some(index)
             }
         };
+        // `ef` 0 means "the index's own beam" (recorded by `index build --target-recall`, else
+        // the default), as for `swan search --index`; without this the walk ran with ef = k.
+        let mut walk = walk;
+        if walk.ef == 0 {
+            walk.ef = index.as_ref().map_or(swan_indexer::DEFAULT_EF, Index::default_ef);
+        }
         let items = table.item_indices();
         let mut invalid = vec![false; table.rows];
         for &r in &table.invalid {
