@@ -308,6 +308,23 @@ struct Shard {
 
 /// The `version` of `index.json`: a whole number in the readable range. Anything else is
 /// refused with the value as written (never truncated: 2^32 + 1 is not version 1).
+/// `dir/index.json`, checked (format, readable version, fields): its path, version and
+/// contents. The one reader for [`Index::load`] and [`Index::coverage`].
+fn read_manifest(dir: &Path) -> Result<(PathBuf, u32, IndexManifest)> {
+    let path = dir.join(INDEX_FILE);
+    let text = std::fs::read(&path).at(&path)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| Error::corrupt(&path, None, format!("not valid JSON: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(Error::corrupt(&path, None, format!("not a swan index (no \"format\": \"{FORMAT}\")")));
+    }
+    let version = parse_version(&path, value.get("version"))?;
+    let manifest: IndexManifest =
+        serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
+    manifest.check(&path)?;
+    Ok((path, version, manifest))
+}
+
 fn parse_version(path: &Path, value: Option<&serde_json::Value>) -> Result<u32> {
     let value = value.ok_or_else(|| Error::corrupt(path, None, "no \"version\" field"))?;
     let readable = format::OLDEST_READABLE_VERSION..=format::CURRENT_VERSION;
@@ -631,17 +648,7 @@ impl Index {
     /// the graphs or the source: the source's SHA-256 and rows, the row slice and the
     /// build parameters (for shard sets, [`crate::write_shard_set`]).
     pub fn coverage(dir: &Path) -> Result<Coverage> {
-        let path = dir.join(INDEX_FILE);
-        let text = std::fs::read(&path).at(&path)?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| Error::corrupt(&path, None, format!("not valid JSON: {e}")))?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(Error::corrupt(&path, None, format!("not a swan index (no \"format\": \"{FORMAT}\")")));
-        }
-        parse_version(&path, value.get("version"))?;
-        let manifest: IndexManifest =
-            serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
-        manifest.check(&path)?;
+        let (_, _, manifest) = read_manifest(dir)?;
         let (slice, range) = match &manifest.source.slice {
             Some(s) => (s.slice, s.start..s.end),
             None => (RowSlice::ALL, 0..manifest.source.rows),
@@ -652,17 +659,7 @@ impl Index {
     /// Open an index folder written by [`Index::save`]. Checks the format version, every
     /// file's checksum, and that the source file is the one the index was built from.
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Index> {
-        let path = dir.join(INDEX_FILE);
-        let text = std::fs::read(&path).at(&path)?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| Error::corrupt(&path, None, format!("not valid JSON: {e}")))?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(Error::corrupt(&path, None, format!("not a swan index (no \"format\": \"{FORMAT}\")")));
-        }
-        let version = parse_version(&path, value.get("version"))?;
-        let manifest: IndexManifest =
-            serde_json::from_value(value).map_err(|e| Error::corrupt(&path, None, format!("malformed manifest: {e}")))?;
-        manifest.check(&path)?;
+        let (path, version, manifest) = read_manifest(dir)?;
         let mismatch = |reason: String| Error::SourceMismatch { path: path.clone(), reason };
 
         let source_path = match (&options.source, &options.source_if_moved) {

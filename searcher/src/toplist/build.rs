@@ -28,20 +28,7 @@ pub fn exact_topk(
     k: usize,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Lists> {
-    let dim = base.dim();
-    let mut lists = Lists::empty(nq, k)?;
-    let mut buf = vec![0f32; QUERY_BLOCK.min(nq) * dim];
-    let mut q0 = 0;
-    while q0 < nq {
-        let n = QUERY_BLOCK.min(nq - q0);
-        let qs = &mut buf[..n * dim];
-        read(q0..q0 + n, qs)?;
-        let hits = search_range(base, range.clone(), qs, k, None)?;
-        fill(&mut lists, q0, &hits);
-        q0 += n;
-        progress(q0, nq);
-    }
-    Ok(lists)
+    in_query_blocks(nq, base.dim(), k, read, progress, |qs| search_range(base, range.clone(), qs, k, None))
 }
 
 /// The top `k` of each query through `index` (one index, or a shard set whose indexes
@@ -56,6 +43,24 @@ pub fn ann_topk(
     params: &SearchParams,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Lists> {
+    in_query_blocks(nq, dim, k, read, progress, |qs| {
+        qs.par_chunks(dim)
+            .map_init(|| index.searcher(), |searcher, q| -> Result<Vec<Hit>> { Ok(searcher.search_filtered(q, k, params, None)?.to_vec()) })
+            .collect()
+    })
+}
+
+/// The lists of `nq` queries answered by `search`, one block of at most [`QUERY_BLOCK`]
+/// query vectors at a time (read by `read` into one reused buffer): the loop both the
+/// exact and the index path share.
+fn in_query_blocks(
+    nq: usize,
+    dim: usize,
+    k: usize,
+    read: &QueryReader<'_>,
+    progress: &dyn Fn(usize, usize),
+    search: impl Fn(&[f32]) -> Result<Vec<Vec<Hit>>>,
+) -> Result<Lists> {
     let mut lists = Lists::empty(nq, k)?;
     let mut buf = vec![0f32; QUERY_BLOCK.min(nq) * dim];
     let mut q0 = 0;
@@ -63,10 +68,7 @@ pub fn ann_topk(
         let n = QUERY_BLOCK.min(nq - q0);
         let qs = &mut buf[..n * dim];
         read(q0..q0 + n, qs)?;
-        let hits: Vec<Vec<Hit>> = qs
-            .par_chunks(dim)
-            .map_init(|| index.searcher(), |searcher, q| -> Result<Vec<Hit>> { Ok(searcher.search_filtered(q, k, params, None)?.to_vec()) })
-            .collect::<Result<_>>()?;
+        let hits = search(qs)?;
         fill(&mut lists, q0, &hits);
         q0 += n;
         progress(q0, nq);
