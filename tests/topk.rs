@@ -5,8 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{json, ok, swan};
-use swan_store::{CorpusRef, DType, Manifest, NpyFile, Producer, Table};
+use common::{json, ok, swan, write_jsonl_set};
+use swan_store::NpyFile;
 
 const DIM: usize = 8;
 
@@ -24,24 +24,7 @@ fn write_set(root: &Path, name: &str, images: usize, seed: u32) {
         }
         img.extend((0..DIM).map(|j| v(i, j, seed)));
     }
-    std::fs::write(root.join("corpus.jsonl"), lines).unwrap();
-    let set = root.join(name);
-    std::fs::create_dir_all(&set).unwrap();
-    swan_store::npy::write_f32(&set.join("images.npy"), &[images, DIM], &img).unwrap();
-    swan_store::npy::write_f32(&set.join("captions.npy"), &[2 * images, DIM], &cap).unwrap();
-    let producer = Producer { model: "test".into(), precision: "fp32".into(), swan_version: "0".into(), ..Producer::default() };
-    let corpus = CorpusRef {
-        path: CorpusRef::path_for(&root.join("corpus.jsonl"), &set),
-        layout: "jsonl".into(),
-        split: None,
-        images,
-        captions: 2 * images,
-        sha256: None,
-    };
-    let mut m = Manifest::new(producer, corpus, true);
-    m.images = Some(Table::identity("images.npy", DType::F32, images, DIM));
-    m.captions = Some(Table::identity("captions.npy", DType::F32, 2 * images, DIM));
-    m.save(&set).unwrap();
+    write_jsonl_set(root, name, &lines, &img, &cap, DIM, &[]);
 }
 
 fn err(args: &[&str], cwd: &Path) -> String {

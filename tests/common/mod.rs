@@ -59,3 +59,29 @@ pub fn first_images(n: usize) -> Vec<PathBuf> {
 /// `swan embed` of the corpus, checkpoint and vocabulary that [`setup`] writes (add `--out`).
 pub const EMBED: &[&str] =
     &["embed", "--corpus", "corpus.jsonl", "--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--device", "cpu"];
+
+/// A set in `root/name` over a JSON Lines corpus `root/corpus.jsonl` holding `corpus_lines`:
+/// `images.npy` and `captions.npy` from `img` and `cap` (`dim` values a row, rows in corpus
+/// order) and a manifest listing `bad_images` as invalid.
+pub fn write_jsonl_set(root: &Path, name: &str, corpus_lines: &str, img: &[f32], cap: &[f32], dim: usize, bad_images: &[usize]) {
+    use swan_store::{CorpusRef, DType, Manifest, Producer, Table};
+    let (images, captions) = (img.len() / dim, cap.len() / dim);
+    std::fs::write(root.join("corpus.jsonl"), corpus_lines).unwrap();
+    let set = root.join(name);
+    std::fs::create_dir_all(&set).unwrap();
+    swan_store::npy::write_f32(&set.join("images.npy"), &[images, dim], img).unwrap();
+    swan_store::npy::write_f32(&set.join("captions.npy"), &[captions, dim], cap).unwrap();
+    let producer = Producer { model: "test".into(), precision: "fp32".into(), swan_version: "0".into(), ..Producer::default() };
+    let corpus = CorpusRef {
+        path: CorpusRef::path_for(&root.join("corpus.jsonl"), &set),
+        layout: "jsonl".into(),
+        split: None,
+        images,
+        captions,
+        sha256: None,
+    };
+    let mut m = Manifest::new(producer, corpus, true);
+    m.images = Some(Table { invalid: bad_images.to_vec(), ..Table::identity("images.npy", DType::F32, images, dim) });
+    m.captions = Some(Table::identity("captions.npy", DType::F32, captions, dim));
+    m.save(&set).unwrap();
+}
