@@ -184,7 +184,8 @@ fn rows_of(results: &Value) -> Vec<u64> {
 /// `swan search --json` rows and scores for a query, over the same set (exact).
 fn cli_search(query: &[&str], k: usize) -> Vec<(u64, f64)> {
     let k = k.to_string();
-    let base = ["search", "--embeddings", "set", "--target", "images", "--checkpoint", "ckpt.safetensors", "--device", "cpu", "--json", "-k", &k];
+    let base =
+        ["search", "--embeddings", "set", "--target", "images", "--checkpoint", "ckpt.safetensors", "--device", "cpu", "--json", "-k", &k];
     let out = common::ok(&[&base[..], query].concat(), fixture());
     out.lines()
         .map(|l| {
@@ -222,7 +223,10 @@ fn searches_by_text_image_and_row_match_swan_search_and_respect_k_and_scene() {
     assert_eq!(info["index"]["ef_construction"], 16);
     assert_eq!(info["index"]["ef_search"], 64);
     assert_eq!(info["index"]["precision"], "int8");
-    assert_eq!((info["text_queries"].as_bool(), info["image_queries"].as_bool(), info["max_k"].as_u64()), (Some(true), Some(true), Some(100)));
+    assert_eq!(
+        (info["text_queries"].as_bool(), info["image_queries"].as_bool(), info["max_k"].as_u64()),
+        (Some(true), Some(true), Some(100))
+    );
     let scenes = info["scenes"].as_array().unwrap();
     assert_eq!(scenes.len(), 8);
     // Two test images per scene; one of them is the invalid row, not searchable.
@@ -285,7 +289,11 @@ fn searches_by_text_image_and_row_match_swan_search_and_respect_k_and_scene() {
 fn every_malformed_request_is_a_4xx_with_a_message() {
     let s = Server::start(&["--checkpoint", "ckpt.safetensors", "--vocab", "vocab.json", "--max-upload-mib", "1"]);
     let json = "application/json";
-    for (k, needle) in [(serde_json::json!(0), "k must be between 1 and 100, got 0"), (serde_json::json!(101), "got 101"), (serde_json::json!(-3), "got -3")] {
+    for (k, needle) in [
+        (serde_json::json!(0), "k must be between 1 and 100, got 0"),
+        (serde_json::json!(101), "got 101"),
+        (serde_json::json!(-3), "got -3"),
+    ] {
         assert_error(s.search(serde_json::json!({ "row": 0, "k": k })), 400, needle);
     }
     assert_error(s.search(serde_json::json!({ "row": 0, "k": "ten" })), 400, "malformed JSON body");

@@ -173,7 +173,8 @@ fn bad_inputs_are_clear_errors() {
 #[test]
 fn bench_train_times_whole_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["bench", "--train", "--device", "cpu", "--threads", "1", "--train-batch", "2", "--iterations", "2", "--warmup", "0", "--json"];
+    let args =
+        ["bench", "--train", "--device", "cpu", "--threads", "1", "--train-batch", "2", "--iterations", "2", "--warmup", "0", "--json"];
     let out = ok(&args, dir.path());
     let line: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(line["batch"], 2);

@@ -66,11 +66,8 @@ fn main() {
             let (bodies, next, tally, url, token) = (bodies.clone(), next.clone(), tally.clone(), url.clone(), args.token.clone());
             let (requests, rate) = (args.requests, args.rate);
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(60)))
-                    .build()
-                    .into();
+                let agent: ureq::Agent =
+                    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(60))).build().into();
                 let mut local = Tally::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);

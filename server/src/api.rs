@@ -142,7 +142,8 @@ pub(crate) async fn search_image(
 ) -> Result<Json<SearchResponse>, ApiError> {
     let start = Instant::now();
     let options = image_options(&state.catalog, params)?;
-    let mut multipart = multipart.map_err(|e| ApiError::bad_request(format!("expected a multipart/form-data upload: {}", e.body_text())))?;
+    let mut multipart =
+        multipart.map_err(|e| ApiError::bad_request(format!("expected a multipart/form-data upload: {}", e.body_text())))?;
     let (name, bytes) = read_image_field(&mut multipart, state.max_upload).await?;
     let shown = name.clone().unwrap_or_else(|| "upload".into());
     let pixels = tokio::task::spawn_blocking(move || {

@@ -55,9 +55,8 @@ impl Catalog {
     /// over the set's images table.
     pub fn open(embeddings: &Path, corpus: Option<&Path>, index: Option<&Path>, walk: SearchParams) -> Result<Catalog> {
         let set = EmbeddingSet::open(embeddings, corpus, None)?;
-        let (file, table) = images(&set).ok_or_else(|| {
-            Error::Config(format!("{} has no image embeddings: swan serve searches images", embeddings.display()))
-        })?;
+        let (file, table) = images(&set)
+            .ok_or_else(|| Error::Config(format!("{} has no image embeddings: swan serve searches images", embeddings.display())))?;
         if table.invalid.len() >= table.rows {
             return Err(Error::Config(format!("{}: every image row is marked invalid: nothing to search", file.path().display())));
         }
@@ -185,13 +184,7 @@ impl Catalog {
             (Some(c), Some(list)) => list.iter().filter_map(|&j| c.captions.get(j)).map(|c| c.text.clone()).collect(),
             _ => Vec::new(),
         };
-        Some(Item {
-            row,
-            item,
-            file: image.map(|i| i.name.clone()),
-            scene: image.and_then(|i| i.scene.clone()),
-            captions,
-        })
+        Some(Item { row, item, file: image.map(|i| i.name.clone()), scene: image.and_then(|i| i.scene.clone()), captions })
     }
 
     /// The image file of `row`: only files the corpus lists.
@@ -208,7 +201,11 @@ impl Catalog {
     /// The stored vector of `row` (a "more like this" query).
     pub fn row_vector(&self, row: usize) -> Result<Vec<f32>, ApiError> {
         if row >= self.rows() {
-            return Err(ApiError::bad_request(format!("row {row} is out of range: the set has {} image rows (0..{})", self.rows(), self.rows())));
+            return Err(ApiError::bad_request(format!(
+                "row {row} is out of range: the set has {} image rows (0..{})",
+                self.rows(),
+                self.rows()
+            )));
         }
         if self.invalid[row] {
             return Err(ApiError::bad_request(format!("row {row} is marked invalid in the set (its image could not be embedded)")));
@@ -233,9 +230,8 @@ impl Catalog {
                 let filter = |row: u32| scene.is_none_or(|s| self.row_scene.get(row as usize) == Some(&s));
                 let params = SearchParams { ef: self.walk.ef.max(k), rerank: self.walk.rerank };
                 let mut searcher = index.searcher();
-                let hits = searcher
-                    .search_filtered(query, k, &params, scene.is_some().then_some(&filter as _))
-                    .map_err(|e| internal(&e))?;
+                let hits =
+                    searcher.search_filtered(query, k, &params, scene.is_some().then_some(&filter as _)).map_err(|e| internal(&e))?;
                 Ok((hits.to_vec(), false))
             }
             _ => {

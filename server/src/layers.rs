@@ -33,7 +33,10 @@ pub(crate) async fn log(State(format): State<LogFormat>, request: Request, next:
     match format {
         LogFormat::Text => eprintln!("swan: {method} {path} {status} {ms:.1}ms"),
         LogFormat::Json => {
-            eprintln!("{}", serde_json::json!({ "method": method.as_str(), "path": path, "status": status, "ms": (ms * 1000.0).round() / 1000.0 }))
+            eprintln!(
+                "{}",
+                serde_json::json!({ "method": method.as_str(), "path": path, "status": status, "ms": (ms * 1000.0).round() / 1000.0 })
+            )
         }
         LogFormat::Off => {}
     }

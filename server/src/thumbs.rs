@@ -51,7 +51,8 @@ fn shrink(img: &Rgb8, side: usize) -> Rgb8 {
 fn to_jpeg(img: &Rgb8) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
-    enc.encode(&img.data, img.width as u32, img.height as u32, image::ExtendedColorType::Rgb8).map_err(|e| format!("JPEG encoding failed: {e}"))?;
+    enc.encode(&img.data, img.width as u32, img.height as u32, image::ExtendedColorType::Rgb8)
+        .map_err(|e| format!("JPEG encoding failed: {e}"))?;
     Ok(out)
 }
 

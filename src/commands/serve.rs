@@ -23,11 +23,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let model = match &args.model.checkpoint {
-        Some(checkpoint) => Some(ModelConfig {
-            checkpoint: checkpoint.clone(),
-            vocab: args.vocab.clone(),
-            encoder: super::model::config(&args.model)?,
-        }),
+        Some(checkpoint) => {
+            Some(ModelConfig { checkpoint: checkpoint.clone(), vocab: args.vocab.clone(), encoder: super::model::config(&args.model)? })
+        }
         None => None,
     };
     let config = ServeConfig {

@@ -36,9 +36,7 @@ pub fn points_from_log(text: &str) -> Vec<EpochPoint> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["kind"] == "epoch")
-        .filter_map(|v| {
-            Some(EpochPoint { epoch: v["epoch"].as_u64()? as usize, loss: v["loss"].as_f64()?, mr: v["mr"].as_f64() })
-        })
+        .filter_map(|v| Some(EpochPoint { epoch: v["epoch"].as_u64()? as usize, loss: v["loss"].as_f64()?, mr: v["mr"].as_f64() }))
         .collect()
 }
 
@@ -83,13 +81,7 @@ pub fn render(points: &[EpochPoint]) -> Result<Vec<u8>> {
         let last = points.iter().map(|p| p.epoch).max().unwrap_or(0).max(1) as f64;
         let series: [(&str, &str, Vec<(f64, f64)>, RGBColor, bool); 2] = [
             ("training loss (mean per batch)", "loss", points.iter().map(|p| (p.epoch as f64, p.loss)).collect(), RED, true),
-            (
-                "validation mR",
-                "mR",
-                points.iter().filter_map(|p| p.mr.map(|m| (p.epoch as f64, m))).collect(),
-                BLUE,
-                true,
-            ),
+            ("validation mR", "mR", points.iter().filter_map(|p| p.mr.map(|m| (p.epoch as f64, m))).collect(), BLUE, true),
         ];
         for (panel, (title, ylabel, data, color, floor_zero)) in panels.iter().zip(series) {
             let y = range(data.iter().map(|d| d.1), floor_zero);
