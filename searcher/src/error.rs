@@ -71,6 +71,18 @@ pub enum Error {
         /// What is wrong (naming the other file where two do not fit together).
         reason: String,
     },
+    /// A captions file (queries, one a line) that cannot be read.
+    #[error("{}: reading captions (one query a line)", path.display())]
+    Captions {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The caller's caption encoder failed (a model that cannot be loaded, ...).
+    #[error(transparent)]
+    Encoder(crate::toplist::EncoderError),
     /// An option outside its domain (a zero cut-off, nothing to evaluate, ...).
     #[error("{0}")]
     Invalid(String),

@@ -15,9 +15,14 @@
 //! Order within a query: score descending, equal scores by id ascending (the order of
 //! exact search), so the lists of row slices merge ([`merge`]) into exactly the list of
 //! the whole table.
+//!
+//! What a list answers and searches ([`QuerySpec`] resolved into [`Queries`] and a
+//! [`Target`]) is decided here too, so a library user writes lists as `swan search
+//! --queries ... --out` does.
 
 mod build;
 mod merge;
+mod queries;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +35,7 @@ use crate::error::{Error, Result};
 
 pub use build::{ann_topk, exact_topk, QueryReader};
 pub use merge::merge;
+pub use queries::{set_table, table_name, EncodedCaptions, EncoderError, Queries, QuerySpec, Target};
 
 /// `format` of `topk.json`.
 pub const FORMAT: &str = "swan-topk";
