@@ -9,8 +9,13 @@ use crate::error::{Error, Result};
 /// exactly the exact list of the whole table.
 ///
 /// Refused, naming the files: lists of other queries (digest or count), another `k`,
-/// another table (digest, rows), another method or other ANN parameters, and slices that
-/// overlap or leave rows of the table uncovered.
+/// another table (digest, rows), another method or other index parameters (M,
+/// ef_construction, walk precision, re-rank factor), and slices that overlap or leave rows
+/// of the table uncovered. The search beam `ef` may differ between slices: each slice's
+/// index records the beam that reaches a target recall on its own rows
+/// (`index build --target-recall`), so tuned slices differ by design. The merged list
+/// records the largest, as a shard set does (`IndexSet::default_ef`); each slice's own
+/// list keeps its beam.
 pub fn merge(inputs: &[TopkFile]) -> Result<(Lists, ListInfo)> {
     let Some(first) = inputs.first() else { return Err(Error::Invalid("no top-k lists to merge".into())) };
     let fm = &first.manifest;
@@ -47,9 +52,9 @@ pub fn merge(inputs: &[TopkFile]) -> Result<(Lists, ListInfo)> {
         match (&m.method, &fm.method) {
             (Method::Exact, Method::Exact) => {}
             (
-                Method::Ann { m: a, ef_construction: b, precision: c, ef: d, rerank: e, .. },
-                Method::Ann { m: a2, ef_construction: b2, precision: c2, ef: d2, rerank: e2, .. },
-            ) if (a, b, c, d, e) == (a2, b2, c2, d2, e2) => {}
+                Method::Ann { m: a, ef_construction: b, precision: c, rerank: e, .. },
+                Method::Ann { m: a2, ef_construction: b2, precision: c2, rerank: e2, .. },
+            ) if (a, b, c, e) == (a2, b2, c2, e2) => {}
             _ => {
                 return Err(bad(format!(
                     "was computed differently from {} ({} vs {}): merge lists of one method and one set of parameters",
@@ -127,7 +132,7 @@ pub fn merge(inputs: &[TopkFile]) -> Result<(Lists, ListInfo)> {
     }
     let method = match &fm.method {
         Method::Exact => Method::Exact,
-        Method::Ann { m, ef_construction, precision, ef, rerank, .. } => Method::Ann {
+        Method::Ann { m, ef_construction, precision, rerank, .. } => Method::Ann {
             indexes: order
                 .iter()
                 .flat_map(|l| match &l.manifest.method {
@@ -138,7 +143,7 @@ pub fn merge(inputs: &[TopkFile]) -> Result<(Lists, ListInfo)> {
             m: *m,
             ef_construction: *ef_construction,
             precision: precision.clone(),
-            ef: *ef,
+            ef: inputs.iter().filter_map(|l| if let Method::Ann { ef, .. } = &l.manifest.method { Some(*ef) } else { None }).max().unwrap_or(0),
             rerank: *rerank,
         },
     };

@@ -175,3 +175,37 @@ fn damaged_or_foreign_list_folders_are_refused() {
     let e = TopkFile::open(&p).unwrap_err().to_string();
     assert!(e.contains("query 0: ids") && e.contains("are not in ranking order"), "{e}");
 }
+
+#[test]
+fn ann_slices_may_differ_in_beam_but_not_in_index_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rows, dim, nq, k) = (20, 4, 3, 5);
+    let data = tied(3, rows * dim);
+    let queries = tied(4, nq * dim);
+    let s = |i| RowSlice::new(i, 2).unwrap();
+    let ann = |i: usize, ef: usize, rerank: usize| {
+        let method = Method::Ann {
+            indexes: vec![format!("index-{i}")],
+            m: 16,
+            ef_construction: 200,
+            precision: "int8".into(),
+            ef,
+            rerank,
+        };
+        let info = ListInfo { method, ..info("db", rows, s(i), nq, "q") };
+        write(d, &format!("ann-{i}-{ef}-{rerank}"), &exact(&data, dim, &[], &queries, k, s(i)), &info)
+    };
+    // Slices tuned to a target recall on their own rows get their own beams.
+    let (a, b) = (ann(0, 16, 4), ann(1, 23, 4));
+    let open = |ps: &[&PathBuf]| ps.iter().map(|p| TopkFile::open(p).unwrap()).collect::<Vec<_>>();
+    let (_, merged) = merge(&open(&[&a, &b])).unwrap();
+    match merged.method {
+        Method::Ann { ef, indexes, .. } => assert_eq!((ef, indexes), (23, vec!["index-0".to_string(), "index-1".to_string()])),
+        Method::Exact => panic!("an ANN merge gave an exact list"),
+    }
+    // Another re-rank factor is another computation.
+    let other = ann(1, 16, 8);
+    let e = merge(&open(&[&a, &other])).unwrap_err().to_string();
+    assert!(e.contains("was computed differently from") && e.contains("rerank=8"), "{e}");
+}
