@@ -453,61 +453,7 @@ pub struct SearchArgs {
 #[derive(Subcommand, Debug)]
 pub enum IndexCommand {
     /// Build an HNSW index over an embedding set's images (or captions), or a bare .npy.
-    Build {
-        /// Embedding folder written by `swan embed` (invalid rows are skipped).
-        #[arg(long, conflicts_with = "npy")]
-        embeddings: Option<PathBuf>,
-        /// Which table of --embeddings.
-        #[arg(long, value_enum, default_value_t = TableArg::Images)]
-        table: TableArg,
-        /// A bare .npy of rows (f32 or f16).
-        #[arg(long)]
-        npy: Option<PathBuf>,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Links per node (2M on layer 0).
-        #[arg(long, default_value_t = 16)]
-        m: usize,
-        /// Beam width while building.
-        #[arg(long, default_value_t = 200)]
-        ef_construction: usize,
-        /// Vectors the graph walk reads; results are always re-ranked with the
-        /// full-precision rows.
-        #[arg(long, value_enum, default_value_t = WalkPrecision::Int8)]
-        precision: WalkPrecision,
-        /// Split the rows into N graphs searched together (for archives larger than one
-        /// graph should hold).
-        #[arg(long, default_value_t = 1)]
-        shards: usize,
-        /// Index only row slice I of N (0-based; rows*I/N to rows*(I+1)/N), so N machines
-        /// build N indexes of one table; join them with `swan index shards`.
-        #[arg(long, value_parser = parse_slice)]
-        rows: Option<swan_store::RowSlice>,
-        /// Build threads (default: all cores).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        /// Measure recall@10 against exact search on a sample and record the smallest
-        /// search beam (ef) that reaches this recall; searches use it unless given --ef.
-        /// Fails, writing nothing, when --max-ef does not reach it.
-        #[arg(long)]
-        target_recall: Option<f64>,
-        /// Sample queries for --target-recall (a .npy of rows like the queries to come).
-        /// Default: the set's captions when indexing the images of --embeddings, else
-        /// held-out indexed rows, each searched without itself (these overstate the
-        /// recall of text queries, which sit apart from image rows).
-        #[arg(long, requires = "target_recall")]
-        tune_queries: Option<PathBuf>,
-        /// At most this many sample queries for --target-recall.
-        #[arg(long, default_value_t = 1000, requires = "target_recall")]
-        tune_sample: usize,
-        /// Largest ef --target-recall tries.
-        #[arg(long, default_value_t = 4096, requires = "target_recall")]
-        max_ef: usize,
-        /// Print a JSON summary.
-        #[arg(long)]
-        json: bool,
-    },
+    Build(IndexBuildArgs),
     /// Describe the indexes of the row slices of one table (`index build --rows I/N`) as
     /// one shard set, which `search --index` and `eval --index` accept; checks that they
     /// were built over the same file and cover its rows exactly once.
@@ -522,6 +468,64 @@ pub enum IndexCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `swan index build`: its options, by name.
+#[derive(clap::Args, Debug)]
+pub struct IndexBuildArgs {
+    /// Embedding folder written by `swan embed` (invalid rows are skipped).
+    #[arg(long, conflicts_with = "npy")]
+    pub embeddings: Option<PathBuf>,
+    /// Which table of --embeddings.
+    #[arg(long, value_enum, default_value_t = TableArg::Images)]
+    pub table: TableArg,
+    /// A bare .npy of rows (f32 or f16).
+    #[arg(long)]
+    pub npy: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Links per node (2M on layer 0).
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// Beam width while building.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+    /// Vectors the graph walk reads; results are always re-ranked with the
+    /// full-precision rows.
+    #[arg(long, value_enum, default_value_t = WalkPrecision::Int8)]
+    pub precision: WalkPrecision,
+    /// Split the rows into N graphs searched together (for archives larger than one
+    /// graph should hold).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// Index only row slice I of N (0-based; rows*I/N to rows*(I+1)/N), so N machines
+    /// build N indexes of one table; join them with `swan index shards`.
+    #[arg(long, value_parser = parse_slice)]
+    pub rows: Option<swan_store::RowSlice>,
+    /// Build threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Measure recall@10 against exact search on a sample and record the smallest
+    /// search beam (ef) that reaches this recall; searches use it unless given --ef.
+    /// Fails, writing nothing, when --max-ef does not reach it.
+    #[arg(long)]
+    pub target_recall: Option<f64>,
+    /// Sample queries for --target-recall (a .npy of rows like the queries to come).
+    /// Default: the set's captions when indexing the images of --embeddings, else
+    /// held-out indexed rows, each searched without itself (these overstate the
+    /// recall of text queries, which sit apart from image rows).
+    #[arg(long, requires = "target_recall")]
+    pub tune_queries: Option<PathBuf>,
+    /// At most this many sample queries for --target-recall.
+    #[arg(long, default_value_t = 1000, requires = "target_recall")]
+    pub tune_sample: usize,
+    /// Largest ef --target-recall tries.
+    #[arg(long, default_value_t = 4096, requires = "target_recall")]
+    pub max_ef: usize,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

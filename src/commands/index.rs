@@ -6,43 +6,34 @@ use anyhow::bail;
 use swan_embedder::pipeline::Progress;
 use swan_indexer::{BuildParams, CrossModalSpec, Index, Precision, Source, SynthSpec, TuneSpec};
 
-use crate::cli::{IndexCommand, SynthArgs, SynthKind, TableArg};
+use crate::cli::{IndexBuildArgs, IndexCommand, SynthArgs, SynthKind, TableArg};
 
 pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
-    let (embeddings, table, npy, out, m, ef_construction, precision, shards, rows, threads, tune, json) = match cmd {
-        IndexCommand::Build {
-            embeddings,
-            table,
-            npy,
-            out,
-            m,
-            ef_construction,
-            precision,
-            shards,
-            rows,
-            threads,
-            target_recall,
-            tune_queries,
-            tune_sample,
-            max_ef,
-            json,
-        } => (
-            embeddings,
-            table,
-            npy,
-            out,
-            m,
-            ef_construction,
-            precision,
-            shards,
-            rows,
-            threads,
-            (target_recall, tune_queries, tune_sample, max_ef),
-            json,
-        ),
-        IndexCommand::Shards { out, indexes, json } => return shard_set(&out, &indexes, json),
-    };
-    let (target_recall, tune_queries, tune_sample, max_ef) = tune;
+    match cmd {
+        IndexCommand::Build(args) => build(args),
+        IndexCommand::Shards { out, indexes, json } => shard_set(&out, &indexes, json),
+    }
+}
+
+/// `swan index build`.
+fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
+    let IndexBuildArgs {
+        embeddings,
+        table,
+        npy,
+        out,
+        m,
+        ef_construction,
+        precision,
+        shards,
+        rows,
+        threads,
+        target_recall,
+        tune_queries,
+        tune_sample,
+        max_ef,
+        json,
+    } = args;
     let source = match (&embeddings, &npy) {
         (Some(dir), None) => Source::from_manifest(dir, table.into())?,
         (None, Some(path)) => Source::npy(path),
