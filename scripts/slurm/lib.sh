@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/slurm/run.sh and the job scripts in scripts/slurm/jobs/ (sourced).
 # Where each stage's outputs lie under WORK, when they count as complete, and how a file
 # is written without a half-written final name.
@@ -199,6 +200,28 @@ skip_if_done() {
     echo "swan-slurm: $1 shard $2/$SHARDS is already complete; nothing to do"
     exit 0
   fi
+}
+
+# skip_if_complete STEP OUTPUT: end the job (successfully) when STEP's final OUTPUT already exists.
+skip_if_complete() {
+  if complete "$1"; then
+    echo "swan-slurm: $2 is already complete; nothing to do"
+    exit 0
+  fi
+}
+
+# stdout_to FILE COMMAND...: run COMMAND with its standard output in FILE, written through a
+# temporary sibling that takes the final name only when COMMAND succeeds (a failed command
+# leaves no FILE, nor a stray temporary, and its status ends the job).
+stdout_to() {
+  local file=$1 tmp="$1.tmp.$$" rc=0
+  shift
+  "$@" >"$tmp" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    rm -f "$tmp"
+    exit "$rc"
+  fi
+  publish "$tmp" "$file"
 }
 
 # The shard folders of STEP in shard order.

@@ -144,7 +144,7 @@ if [ -f "$state/pipeline.env" ]; then
     fi
   done
 else
-  [ "$stage" != status ] && [ "$stage" != resubmit ] || die "$WORK has no submission to show or resubmit"
+  if [ "$stage" = status ] || [ "$stage" = resubmit ]; then die "$WORK has no submission to show or resubmit"; fi
   SWAN=${P[SWAN]:-}
   if [ -z "$SWAN" ]; then
     if command -v swan >/dev/null; then SWAN=$(command -v swan)
@@ -233,7 +233,7 @@ embed_job='' merge_job='' index_job='' shards_job='' search_job='' reverse_job='
 
 stage_embed() {
   [ -z "$EMBEDDINGS" ] || die "--embeddings was given: there is nothing to embed"
-  [ -n "$CORPUS" ] && [ -n "$CHECKPOINT" ] || die "embed needs --corpus and --checkpoint (and --vocab for captions)"
+  if [ -z "$CORPUS" ] || [ -z "$CHECKPOINT" ]; then die "embed needs --corpus and --checkpoint (and --vocab for captions)"; fi
   local todo gpu=()
   todo=$(missing_shards embed)
   [ -z "${GPUS}" ] || gpu=(--ntasks=1 --gpus-per-task="$GPUS")

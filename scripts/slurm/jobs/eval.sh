@@ -12,14 +12,10 @@ mkdir -p "$WORK/eval"
 if set_has_corpus && [ ! -f "$WORK/eval/exact.json" ]; then
   lists=("$WORK/topk/exact")
   [ "$REVERSE" != 1 ] || lists+=("$WORK/topk/reverse")
-  "$SWAN" eval --embeddings "$SET" --topk "${lists[@]}" --json >"$WORK/eval/exact.json.tmp.$$" ||
-    { rc=$?; rm -f "$WORK/eval/exact.json.tmp.$$"; exit $rc; }
-  publish "$WORK/eval/exact.json.tmp.$$" "$WORK/eval/exact.json"
+  stdout_to "$WORK/eval/exact.json" "$SWAN" eval --embeddings "$SET" --topk "${lists[@]}" --json
 fi
 if ann_wanted && [ ! -f "$WORK/eval/ann.json" ]; then
-  "$SWAN" eval --embeddings "$SET" --topk "$WORK/topk/ann" --exact-topk "$WORK/topk/exact" --json \
-    >"$WORK/eval/ann.json.tmp.$$" || { rc=$?; rm -f "$WORK/eval/ann.json.tmp.$$"; exit $rc; }
-  publish "$WORK/eval/ann.json.tmp.$$" "$WORK/eval/ann.json"
+  stdout_to "$WORK/eval/ann.json" "$SWAN" eval --embeddings "$SET" --topk "$WORK/topk/ann" --exact-topk "$WORK/topk/exact" --json
 fi
 [ ! -f "$WORK/eval/exact.json" ] || cat "$WORK/eval/exact.json"
 [ ! -f "$WORK/eval/ann.json" ] || cat "$WORK/eval/ann.json"

@@ -6,6 +6,6 @@ WORK=${1:?usage: merge.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: merge.sh WORK SCRIPTS_DIR}/lib.sh"
 job_begin merge
-if complete merge; then echo "swan-slurm: $WORK/embeddings is already complete; nothing to do"; exit 0; fi
+skip_if_complete merge "$WORK/embeddings"
 mapfile -t shards < <(shard_dirs embed)
 "$SWAN" merge --out "$WORK/embeddings" "${shards[@]}" --json

@@ -7,6 +7,6 @@ WORK=${1:?usage: shards.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: shards.sh WORK SCRIPTS_DIR}/lib.sh"
 job_begin shards
-if complete shards; then echo "swan-slurm: $WORK/index/shards.json is already complete; nothing to do"; exit 0; fi
+skip_if_complete shards "$WORK/index/shards.json"
 mapfile -t shards < <(shard_dirs index)
 "$SWAN" index shards --out "$WORK/index/shards.json" "${shards[@]}" --json
