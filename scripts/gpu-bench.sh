@@ -5,7 +5,8 @@
 # 1. hashinit parity on CUDA in true fp32 (tolerances 1e-3 / 2e-4);
 # 2. forward-only throughput: fp32, tf32 (PyTorch's defaults) at batch 100, bf16 at 256,
 #    fp16 + channels-last at 256; text at batch 128; each mode's deviation from fp32.
-# 3. training steps (swan bench --train against scripts/train_step_reference.py, fp32, batch 100).
+# 3. training steps (swan bench --train against scripts/train_step_reference.py, batch 100) in fp32, tf32,
+#    bf16 and fp16 (TRAIN_PRECISIONS to choose).
 # Writes JSON lines to $OUT/gpu-bench.jsonl (and prints them).
 set -euo pipefail
 out=${OUT:-.}
@@ -32,6 +33,12 @@ export SWAN="$PWD/target/gpu/swan" DEVICE=cuda N=${N:-20000}
 BATCH=256 PRECISION=fp16 EXTRA=--channels-last scripts/bench_embed.sh | tee -a "$out/gpu-embed.jsonl"
 BATCH=100 PRECISION=tf32 scripts/bench_embed.sh | tee -a "$out/gpu-embed.jsonl"
 
-echo "== training steps: swan against the same step in PyTorch (scripts/bench_train.sh, fp32, TF32 off)"
-SWAN="$PWD/target/gpu/swan" PYTHON=python3 DEVICE=cuda BATCH=100 STEPS=${TRAIN_STEPS:-20} WARMUP=3 ROUNDS=3 \
-    NVIDIA_TF32_OVERRIDE=0 scripts/bench_train.sh | tee "$out/gpu-train.txt"
+echo "== training steps: swan against the same step in PyTorch (scripts/bench_train.sh), every precision"
+# fp32: TF32 off in both (swan sets NVIDIA_TF32_OVERRIDE=0 itself; set here for PyTorch's cuDNN too);
+# tf32: PyTorch's defaults; bf16: autocast; fp16: autocast + GradScaler. Short: 2 rounds each.
+: > "$out/gpu-train.txt"
+for p in ${TRAIN_PRECISIONS:-fp32 tf32 bf16 fp16}; do
+    tf32_env=(); [ "$p" = fp32 ] && tf32_env=(NVIDIA_TF32_OVERRIDE=0)
+    env ${tf32_env[@]+"${tf32_env[@]}"} SWAN="$PWD/target/gpu/swan" PYTHON=python3 DEVICE=cuda PRECISION="$p" BATCH=100 \
+        STEPS=${TRAIN_STEPS:-10} WARMUP=3 ROUNDS=${TRAIN_ROUNDS:-2} scripts/bench_train.sh | tee -a "$out/gpu-train.txt"
+done

@@ -681,6 +681,11 @@ pub struct TrainArgs {
     /// Device (cpu, cuda, cuda:N; default: cuda if available).
     #[arg(long, value_parser = parse_device)]
     pub device: Option<String>,
+    /// Numerics: fp32 (TF32 off), tf32 (PyTorch's CUDA default; fp32 on the CPU), bf16
+    /// (autocast, as torch.autocast; CPU and CUDA), fp16 (autocast with dynamic loss scaling,
+    /// CUDA only). Weights and Adam's state stay fp32. Default: fp32 on the CPU, tf32 on CUDA.
+    #[arg(long, value_enum)]
+    pub precision: Option<ModelPrecision>,
     /// CPU threads for libtorch.
     #[arg(long)]
     pub threads: Option<i32>,

@@ -168,6 +168,16 @@ fn bad_inputs_are_clear_errors() {
     let err = fails(&train_args("o5", &["--lr", "1e38", "--val-split", "none", "--no-augment"]), d);
     assert!(err.contains("at step 2"), "{err}");
     assert!(d.join("o5/train-state.safetensors").exists());
+    // That run is fp32; resuming it in another precision is refused before anything changes.
+    let state = read(d.join("o5/train-state.safetensors"));
+    let err = fails(&train_args("o5", &["--lr", "1e38", "--val-split", "none", "--no-augment", "--precision", "bf16"]), d);
+    assert!(err.contains("trained with --precision fp32; rerun with --precision fp32"), "{err}");
+    assert!(read(d.join("o5/train-state.safetensors")) == state);
+
+    // fp16 needs CUDA (bf16 is the CPU's low precision).
+    let err = fails(&train_args("o8", &["--precision", "fp16"]), d);
+    assert!(err.contains("fp16 needs a CUDA device; use bf16 or fp32 on the CPU"), "{err}");
+    assert!(!d.join("o8").exists());
 }
 
 #[test]
@@ -182,6 +192,14 @@ fn bench_train_times_whole_steps() {
     assert!(line["samples_per_s"].as_f64().unwrap() > 0.0, "{line}");
     let (first, last) = (line["loss_first"].as_f64().unwrap(), line["loss_last"].as_f64().unwrap());
     assert!(first.is_finite() && last.is_finite(), "{line}");
+    assert_eq!(line["precision"], "fp32");
+    // bf16: autocast on the CPU; the loss stays finite and close to fp32's (same weights and batch).
+    let mut bf16_args = args.to_vec();
+    bf16_args.extend(["--precision", "bf16"]);
+    let bf16: serde_json::Value = serde_json::from_str(&ok(&bf16_args, dir.path())).unwrap();
+    assert_eq!(bf16["precision"], "bf16");
+    let b = bf16["loss_first"].as_f64().unwrap();
+    assert!(b.is_finite() && (b - first).abs() < 0.05 * first.abs(), "fp32 {line} bf16 {bf16}");
     let err = fails(&["bench", "--train", "--device", "cpu", "--precision", "fp16"], dir.path());
-    assert!(err.contains("fp32 only"), "{err}");
+    assert!(err.contains("fp16 needs a CUDA device"), "{err}");
 }

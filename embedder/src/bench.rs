@@ -129,21 +129,47 @@ pub fn synthetic_train_batch(batch: usize, device: tch::Device) -> (Tensor, Tens
     (images, Tensor::from_slice(&ids).view([batch as i64, width]).to_device(device), lengths)
 }
 
+/// A [`train_steps`] measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainBench {
+    /// Pairs per second and time per step.
+    pub throughput: Throughput,
+    /// First timed loss.
+    pub loss_first: f64,
+    /// Last timed loss.
+    pub loss_last: f64,
+    /// fp16: timed steps the loss scaler skipped (overflowing gradients).
+    pub skipped_steps: usize,
+}
+
 /// Training throughput: whole steps (training-mode forward with Dropout, VSE hinge,
-/// backward, Adam) on [`synthetic_train_batch`], hashinit weights, the ResNet frozen.
-/// Returns the measurement and the first and last timed losses.
-pub fn train_steps(device: tch::Device, batch: usize, warmup: usize, iterations: usize) -> Result<(Throughput, f64, f64)> {
+/// backward, Adam; autocast and loss scaling as `precision` says) on
+/// [`synthetic_train_batch`], hashinit weights, the ResNet frozen. The caller runs
+/// [`crate::ComputePrecision::prepare`] first.
+pub fn train_steps(
+    device: tch::Device,
+    precision: crate::ComputePrecision,
+    batch: usize,
+    warmup: usize,
+    iterations: usize,
+) -> Result<TrainBench> {
     use crate::train::{StepConfig, Trainer};
-    let mut trainer = Trainer::new(crate::model::Swan::hashinit(1, device), StepConfig::default());
+    let mut trainer = Trainer::new(crate::model::Swan::hashinit(1, device), StepConfig { precision, ..StepConfig::default() });
     let (images, ids, lengths) = synthetic_train_batch(batch, device);
-    let mut losses = Vec::new();
-    let t = time("train", batch, warmup, iterations, || {
+    let (mut losses, mut skipped) = (Vec::new(), Vec::new());
+    let throughput = time("train", batch, warmup, iterations, || {
         let out = trainer.forward_backward(&images, &ids, &lengths)?;
-        trainer.apply_gradients();
-        // The loss read back to the host also synchronises a GPU.
+        skipped.push(trainer.apply_gradients().skipped);
+        // The loss read back to the host also synchronises a GPU (so does fp16's overflow check).
         losses.push(out.loss);
         Ok(())
     })?;
-    let timed = &losses[warmup.min(losses.len())..];
-    Ok((t, timed.first().copied().unwrap_or(f64::NAN), timed.last().copied().unwrap_or(f64::NAN)))
+    let from = warmup.min(losses.len());
+    let timed = &losses[from..];
+    Ok(TrainBench {
+        throughput,
+        loss_first: timed.first().copied().unwrap_or(f64::NAN),
+        loss_last: timed.last().copied().unwrap_or(f64::NAN),
+        skipped_steps: skipped[from..].iter().filter(|&&s| s).count(),
+    })
 }

@@ -5,6 +5,7 @@
 //! - [`hashinit`]: swan-hashinit v1 weights and inputs, for parity tests and demos.
 //! - [`image`]: decoding and Pillow-exact preprocessing.
 //! - [`pipeline`]: whole corpora to embedding files, resumably (`swan embed`).
+//! - [`autocast`]: autocast regions (`torch.autocast(device, dtype)`) for mixed-precision training.
 //! - [`train`]: training (`swan train`): loss, optimizer, data, resumable runs.
 //! - [`text`]: the caption tokenizer (NLTK 3.9.4 `word_tokenize` behaviour) and vocabularies.
 //! - [`Encoder`]: batches of images and captions to normalised vectors, with the
@@ -21,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod autocast;
 pub mod bench;
 mod encoder;
 mod error;

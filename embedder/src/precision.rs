@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
-/// How the forward pass computes.
+/// How the forward pass computes (inference: weights and activations converted; training:
+/// autocast over fp32 weights, see [`ComputePrecision::autocast_kind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ComputePrecision {
@@ -27,6 +28,22 @@ impl ComputePrecision {
             ComputePrecision::Bf16 => Kind::BFloat16,
             ComputePrecision::Fp16 => Kind::Half,
         }
+    }
+
+    /// Training: the type autocast computes in (`bf16`, `fp16`), or `None` for the fp32
+    /// precisions. Weights, gradients and Adam's state stay fp32 in every precision.
+    pub fn autocast_kind(self) -> Option<Kind> {
+        match self {
+            ComputePrecision::Fp32 | ComputePrecision::Tf32 => None,
+            ComputePrecision::Bf16 => Some(Kind::BFloat16),
+            ComputePrecision::Fp16 => Some(Kind::Half),
+        }
+    }
+
+    /// Training: whether the loss is scaled dynamically (fp16, whose range is too small for
+    /// the gradients; bf16 has fp32's range).
+    pub fn scales_loss(self) -> bool {
+        self == ComputePrecision::Fp16
     }
 
     /// Name as on the command line.

@@ -1,6 +1,6 @@
 //! `swan bench`: forward-pass throughput and precision deviation.
 
-use swan_embedder::bench;
+use swan_embedder::{bench, ComputePrecision};
 
 use crate::cli::BenchArgs;
 
@@ -90,13 +90,11 @@ fn decode(args: &BenchArgs, corpus: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--train`: training samples/s, fp32 (the CPU's precision; the GPU precisions are not wired yet).
+/// `--train`: training samples/s in `--precision` (bf16/fp16: autocast; fp16: loss scaling).
 fn train(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.train_batch >= 2, "--train-batch must be at least 2 (the loss compares pairs within a batch)");
     anyhow::ensure!(args.iterations >= 1, "--iterations must be at least 1");
-    if let Some(p) = args.model.precision {
-        anyhow::ensure!(matches!(p, crate::cli::ModelPrecision::Fp32), "--train measures fp32 only for now (got --precision {p:?})");
-    }
+    anyhow::ensure!(!args.model.channels_last, "--train does not take --channels-last (training runs the default layout)");
     if let Some(n) = args.model.threads {
         anyhow::ensure!(n >= 1, "--threads must be at least 1");
         swan_embedder::tch::set_num_threads(n);
@@ -105,21 +103,26 @@ fn train(args: &BenchArgs) -> anyhow::Result<()> {
         Some(d) => swan_embedder::runtime::parse_device(d)?,
         None => swan_embedder::tch::Device::cuda_if_available(),
     };
-    let (t, first, last) = bench::train_steps(device, args.train_batch, args.warmup, args.iterations)?;
+    let precision = args.model.precision.map(Into::into).unwrap_or_else(|| ComputePrecision::default_for(device));
+    // Before the first CUDA operation (fp32 switches TF32 off for the process).
+    precision.prepare(device).map_err(anyhow::Error::msg)?;
+    let r = bench::train_steps(device, precision, args.train_batch, args.warmup, args.iterations)?;
+    let (t, first, last) = (&r.throughput, r.loss_first, r.loss_last);
     let threads = swan_embedder::runtime::cpu_threads();
     let device = format!("{device:?}");
     if args.json {
         crate::output::json_line(&serde_json::json!({
-            "peer": "swan", "device": device, "precision": "fp32", "cpu_threads": threads, "batch": t.batch,
+            "peer": "swan", "device": device, "precision": precision, "cpu_threads": threads, "batch": t.batch,
             "steps": t.iterations, "samples_per_s": t.per_second, "ms_per_step": t.ms_per_batch,
-            "loss_first": first, "loss_last": last,
+            "loss_first": first, "loss_last": last, "skipped_steps": r.skipped_steps,
         }))?;
         return Ok(());
     }
     let mut out = crate::output::stdout();
+    let skipped = if r.skipped_steps > 0 { format!(", {} skipped by the loss scaler", r.skipped_steps) } else { String::new() };
     writeln!(
         out,
-        "train: {:.2} pairs/s at batch {} ({:.0} ms per step, {} steps; {device}, fp32, {threads} CPU threads; loss {first:.3} -> {last:.3})",
+        "train: {:.2} pairs/s at batch {} ({:.0} ms per step, {} steps{skipped}; {device}, {precision}, {threads} CPU threads; loss {first:.3} -> {last:.3})",
         t.per_second, t.batch, t.ms_per_batch, t.iterations
     )?;
     Ok(())

@@ -6,7 +6,7 @@ use swan_embedder::pipeline::Progress;
 use swan_embedder::tch::{Device, Tensor};
 use swan_embedder::text::Vocab;
 use swan_embedder::train::{self, Event, RunConfig, StepConfig, TrainSet, Trainer, ValScore, ValSet};
-use swan_embedder::{runtime, EmbedError};
+use swan_embedder::{runtime, ComputePrecision, EmbedError};
 use swan_searcher::{evaluate_corpus, EvalOptions, SimMatrix};
 use swan_store::{Corpus, CorpusOptions};
 
@@ -30,6 +30,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(d) => runtime::parse_device(d)?,
         None => Device::cuda_if_available(),
     };
+    let precision = args.precision.map(Into::into).unwrap_or_else(|| ComputePrecision::default_for(device));
+    // Before the first CUDA operation (fp32 switches TF32 off for the process).
+    precision.prepare(device).map_err(anyhow::Error::msg)?;
     let vocab = Vocab::load(&args.vocab)?;
     let train_corpus = open(&args, &args.train_split)?;
     let set = TrainSet::new(&train_corpus, &vocab, &args.train_split)?;
@@ -74,6 +77,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         grad_clip: args.grad_clip,
         finetune_backbone: args.finetune_backbone,
         dropout: !args.no_dropout,
+        precision,
     };
     let mut trainer = Trainer::new(swan, step);
     let identity = serde_json::json!({
@@ -117,7 +121,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             items_per_epoch = items;
             let from = resumed.map(|(e, b)| format!("; resuming at epoch {e}, batch {b}")).unwrap_or_default();
             if !json {
-                message(&format!("training on {items} pairs, {batches} batches per epoch{from}"));
+                message(&format!("training on {items} pairs, {batches} batches per epoch, {precision}{from}"));
             }
         }
         Event::Step(s) => {
@@ -149,7 +153,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         json_line(&serde_json::json!({ "summary": summary }))?;
     } else {
         let best = summary.best.map(|(m, e)| format!("; best val mR {m:.2} at epoch {e}")).unwrap_or_default();
-        message(&format!("{} epochs, {} steps{best}; checkpoints in {}", summary.epochs, summary.steps, args.out.display()));
+        message(&format!(
+            "{} epochs, {} steps ({}){best}; checkpoints in {}",
+            summary.epochs,
+            summary.steps,
+            summary.precision,
+            args.out.display()
+        ));
     }
     Ok(())
 }

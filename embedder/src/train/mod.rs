@@ -2,6 +2,7 @@
 //!
 //! - [`loss`]: the VSE hinge loss, summed or hardest negative.
 //! - [`adam`]: Adam as `torch.optim.Adam` computes it, with saveable state; gradient clipping.
+//! - [`scaler`]: dynamic loss scaling for fp16 (`torch.amp.GradScaler`).
 //! - [`step`]: one step: training-mode forward, loss, backward, Adam.
 //! - [`data`]: the training set over captions, seeded epoch order, collation.
 //! - [`augment`]: the training-time image transform.
@@ -17,10 +18,12 @@ pub mod glove;
 pub mod loss;
 pub mod plot;
 pub mod run;
+pub mod scaler;
 pub mod state;
 pub mod step;
 
 pub use adam::{Adam, AdamConfig};
 pub use data::TrainSet;
 pub use run::{run, Event, RunConfig, RunSummary, ValScore, ValSet, Validator};
-pub use step::{StepConfig, StepLoss, Trainer};
+pub use scaler::{LossScaler, ScalerConfig};
+pub use step::{Applied, StepConfig, StepLoss, Trainer};

@@ -21,6 +21,7 @@ use crate::error::{EmbedError, Result};
 use crate::image::{decode_file, preprocess_file, INPUT_LEN};
 use crate::model::{Swan, EMBED_DIM};
 use crate::padding::{plan, TextPadding};
+use crate::precision::ComputePrecision;
 
 /// File names inside the output folder.
 pub const LAST: &str = "last.safetensors";
@@ -70,7 +71,7 @@ pub struct StepRecord {
     pub kind: &'static str,
     /// Epoch (from 0).
     pub epoch: usize,
-    /// Optimizer steps so far, this one included.
+    /// Steps so far, this one included (fp16 steps the loss scaler skipped count too).
     pub step: u64,
     /// Batch within the epoch.
     pub batch: usize,
@@ -82,6 +83,12 @@ pub struct StepRecord {
     pub lr: f64,
     /// Training pairs per second over this step.
     pub samples_per_s: f64,
+    /// fp16: the loss scale after this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+    /// fp16: the gradients overflowed, so this step changed no weight (the scale backed off).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// A line of the metrics log for an epoch.
@@ -91,7 +98,7 @@ pub struct EpochRecord {
     pub kind: &'static str,
     /// Epoch (from 0).
     pub epoch: usize,
-    /// Optimizer steps so far.
+    /// Steps so far (as in [`StepRecord::step`]).
     pub step: u64,
     /// Mean loss over the epoch's batches run in this process (all of them unless resumed mid-epoch).
     pub loss: f64,
@@ -101,6 +108,10 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     /// Pairs per second of training.
     pub samples_per_s: f64,
+    /// `--precision` of the run.
+    pub precision: ComputePrecision,
+    /// fp16: steps of this epoch skipped because their gradients overflowed.
+    pub skipped_steps: u64,
     /// Validation metrics (the validator's JSON), if validated.
     pub val: Option<serde_json::Value>,
     /// Validation mR.
@@ -154,7 +165,7 @@ pub type Validator<'a> = dyn FnMut(&[f32], &[f32]) -> Result<ValScore> + 'a;
 pub struct RunSummary {
     /// Epochs completed.
     pub epochs: usize,
-    /// Optimizer steps.
+    /// Steps (as in [`StepRecord::step`]).
     pub steps: u64,
     /// Best validation mR and its epoch.
     pub best: Option<(f64, usize)>,
@@ -162,6 +173,8 @@ pub struct RunSummary {
     pub stopped_at_max_steps: bool,
     /// Resumed from a saved state.
     pub resumed: bool,
+    /// `--precision` of the run.
+    pub precision: ComputePrecision,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EmbedError + '_ {
@@ -259,17 +272,38 @@ pub fn run(
         "dropout": c.dropout, "finetune_backbone": c.finetune_backbone,
     })
     .to_string();
+    let precision = trainer.config().precision;
     let (state_path, metrics_path) = (cfg.out.join(STATE), cfg.out.join(METRICS));
-    let mut progress = Progress { epoch: 0, batch: 0, global_step: 0, best: None, metrics_bytes: 0, fingerprint: fingerprint.clone() };
+    // The state to save at a point of the run.
+    let progress_at = |epoch, batch, global_step, best, metrics_bytes| Progress {
+        epoch,
+        batch,
+        global_step,
+        best,
+        metrics_bytes,
+        fingerprint: fingerprint.clone(),
+        precision: Some(precision),
+    };
+    let mut progress = progress_at(0, 0, 0, None, 0);
     let mut resumed = false;
     if state_path.exists() {
-        progress = state::load(&state_path, trainer)?;
-        if progress.fingerprint != fingerprint {
+        let saved = state::read_progress(&state_path)?;
+        // States from before swan recorded the precision ran in the device's default.
+        let saved_precision = saved.precision.unwrap_or_else(|| ComputePrecision::default_for(cfg.device));
+        if saved_precision != precision {
+            return Err(EmbedError::Stopped(format!(
+                "{} holds a run trained with --precision {saved_precision}; rerun with --precision {saved_precision} to resume it, or use another --out",
+                cfg.out.display()
+            )));
+        }
+        if saved.fingerprint != fingerprint {
             return Err(EmbedError::Stopped(format!(
                 "{} holds a run with other settings; rerun the same command to resume it, or use another --out",
                 cfg.out.display()
             )));
         }
+        progress = state::load(&state_path, trainer)?;
+        progress.precision = Some(precision);
         resumed = true;
     }
     // The log keeps exactly the lines written up to the saved state.
@@ -294,11 +328,11 @@ pub fn run(
         let lr = lr_at(base_lr, epoch);
         trainer.adam_mut().config.lr = lr;
         let order = epoch_order(set.len(), cfg.seed, epoch, cfg.shuffle);
-        let (mut loss_total, mut loss_n, mut train_s, mut samples) = (0.0, 0usize, 0.0, 0usize);
+        let (mut loss_total, mut loss_n, mut train_s, mut samples, mut skipped_steps) = (0.0, 0usize, 0.0, 0usize, 0u64);
         for (b, members) in order.chunks(cfg.batch_size).enumerate().skip(start_batch) {
             if cfg.max_steps.is_some_and(|m| global_step >= m) {
                 // Stop here, resumable from this batch (a larger --max-steps continues).
-                let p = Progress { epoch, batch: b, global_step, best, metrics_bytes, fingerprint: fingerprint.clone() };
+                let p = progress_at(epoch, b, global_step, best, metrics_bytes);
                 state::save(&state_path, trainer, &p)?;
                 stopped = true;
                 break;
@@ -311,6 +345,8 @@ pub fn run(
             // draws the same masks.
             tch::manual_seed(mix(cfg.seed, 3, global_step) as i64 & i64::MAX);
             let out = trainer.forward_backward(&images, &ids, &batch.lengths)?;
+            // The loss itself (fp32, unscaled) must be finite in every precision; fp16's
+            // overflowing *gradients* are the loss scaler's business (a skipped step).
             if !out.loss.is_finite() {
                 return Err(EmbedError::Stopped(format!(
                     "loss is {} at step {} (epoch {epoch}, batch {b}); stopped without applying it: {} and {} hold the last good state",
@@ -320,7 +356,11 @@ pub fn run(
                     LAST
                 )));
             }
-            trainer.apply_gradients();
+            // A skipped fp16 step still counts: `global_step` numbers batches (it seeds
+            // dropout, bounds --max-steps and places the resume), as a PyTorch loop's
+            // iteration counter does around GradScaler.
+            let applied = trainer.apply_gradients();
+            skipped_steps += applied.skipped as u64;
             global_step += 1;
             let dt = t0.elapsed().as_secs_f64();
             train_s += dt;
@@ -336,13 +376,15 @@ pub fn run(
                 loss: out.loss,
                 lr,
                 samples_per_s: members.len() as f64 / dt,
+                loss_scale: trainer.scaler().map(|s| s.scale_value()),
+                skipped: applied.skipped,
             };
             if cfg.log_every > 0 && global_step % cfg.log_every == 0 {
                 write_line(&mut log, &mut metrics_bytes, serde_json::to_string(&rec).expect("record serialises"))?;
             }
             on_event(Event::Step(&rec));
             if cfg.save_every > 0 && global_step % cfg.save_every == 0 {
-                let p = Progress { epoch, batch: b + 1, global_step, best, metrics_bytes, fingerprint: fingerprint.clone() };
+                let p = progress_at(epoch, b + 1, global_step, best, metrics_bytes);
                 state::save(&state_path, trainer, &p)?;
             }
         }
@@ -371,6 +413,8 @@ pub fn run(
             lr,
             train_seconds: train_s,
             samples_per_s: if train_s > 0.0 { samples as f64 / train_s } else { 0.0 },
+            precision,
+            skipped_steps,
             val: val_json,
             mr,
             best: is_best,
@@ -380,13 +424,13 @@ pub fn run(
         on_event(Event::Epoch(&rec));
         epoch += 1;
         start_batch = 0;
-        let p = Progress { epoch, batch: 0, global_step, best, metrics_bytes, fingerprint: fingerprint.clone() };
+        let p = progress_at(epoch, 0, global_step, best, metrics_bytes);
         state::save(&state_path, trainer, &p)?;
     }
     if stopped {
         trainer.swan().save(&cfg.out.join(LAST), carried)?;
     }
-    Ok(RunSummary { epochs: epoch, steps: global_step, best, stopped_at_max_steps: stopped, resumed })
+    Ok(RunSummary { epochs: epoch, steps: global_step, best, stopped_at_max_steps: stopped, resumed, precision })
 }
 
 #[cfg(test)]
