@@ -103,6 +103,9 @@ fn killed_training_resumes_to_identical_weights() {
     let steps: Vec<i64> = lines.iter().filter(|l| l["kind"] == "step").map(|l| l["step"].as_i64().unwrap()).collect();
     assert_eq!(epochs, vec![0, 1]);
     assert_eq!(steps, vec![1, 2, 3, 4]);
+    // The precision is recorded (the CPU's default); fp32 steps carry no loss scale.
+    assert!(lines.iter().filter(|l| l["kind"] == "epoch").all(|l| l["precision"] == "fp32" && l["skipped_steps"] == 0), "{lines:?}");
+    assert!(lines.iter().filter(|l| l["kind"] == "step").all(|l| l.get("loss_scale").is_none()), "{lines:?}");
     let reference = log_lines(&dir.path().join("reference/metrics.jsonl"));
     for (a, b) in reference.iter().zip(&lines) {
         assert_eq!(a["loss"], b["loss"]);
