@@ -269,6 +269,15 @@ def vse_hinge(scores, margin=0.2, max_violation=False):
     return cost_s.sum() + cost_im.sum()
 
 
+def hashinit_model(hashinit):
+    """SWAN with the swan-hashinit v1 seed-1 weights (shared/reference/hashinit.py), as `swan bench --train` starts."""
+    model = SWAN()
+    sd = model.state_dict()
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(hashinit.param_value(k, tuple(v.shape), 1))).to(v.dtype)
+                           for k, v in sd.items()})
+    return model
+
+
 def trainable(model):
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
@@ -280,10 +289,7 @@ def check(shared):
 
     ref = os.path.join(shared, "reference", "train-seed1")
     torch.set_num_threads(2)
-    model = SWAN()
-    sd = model.state_dict()
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(hashinit.param_value(k, tuple(v.shape), 1))).to(v.dtype)
-                           for k, v in sd.items()})
+    model = hashinit_model(hashinit)
     model.train()
     for m in model.modules():
         if isinstance(m, nn.Dropout):
@@ -309,7 +315,13 @@ def check(shared):
             problems.append(f"{key} {got} != {want[key]}")
     if len(params) != len(want["params"]):
         problems.append(f"{len(params)} trainable tensors, the reference has {len(want['params'])}")
-    worst, worst_name = 0.0, None
+    # The bias of GA's value projection (tcge.ga.linears.2.bias) has a gradient that is zero in exact
+    # arithmetic: attention rows sum to 1, so the bias shifts every position's output by one vector per
+    # feature, which bn_1d's batch mean then removes. What the reference records for it is rounding noise
+    # (multiples of 2^-26 up to 2.3e-6), and Adam's first step turns noise of either sign into about
+    # +-lr, so its post-step values are reported apart; every other sampled value must be within 1e-6.
+    noise_only = {"tcge.ga.linears.2.bias"}
+    worst, worst_name, noise = 0.0, None, 0.0
     for n, p in params:
         r = want["params"].get(n)
         if r is None:
@@ -317,14 +329,18 @@ def check(shared):
             continue
         flat = p.detach().reshape(-1)
         for i, g, a in zip(r["sample_index"], r["grad_sample"], r["after_sample"]):
-            if abs(g) >= 1e-6 and abs(float(flat[i]) - a) > worst:
-                worst, worst_name = abs(float(flat[i]) - a), n
-    # Reported, not required: the loss is what must agree (same computation); Adam's first step moves each
-    # value by about lr * sign(grad), so small gradient differences show up here first.
-    print(f"train_step_reference: post-Adam sampled values differ by up to {worst:.3g} ({worst_name})", file=sys.stderr)
+            d = abs(float(flat[i]) - a)
+            if n in noise_only:
+                noise = max(noise, d)
+            elif abs(g) >= 1e-6 and d > worst:
+                worst, worst_name = d, n
+    print(f"train_step_reference: post-Adam sampled values differ by up to {worst:.3g} ({worst_name}); "
+          f"{noise:.3g} in {', '.join(sorted(noise_only))} (rounding-noise gradient)", file=sys.stderr)
+    if worst > 1e-6:
+        problems.append(f"post-Adam value of {worst_name} differs by {worst:.3g} (> 1e-6)")
     print(json.dumps({"loss_sum": loss.item(), "want_loss_sum": want["loss_sum"], "loss_max_violation": float(loss_max),
                       "want_loss_max_violation": want["loss_max_violation"], "scores_max_abs_diff": ds,
-                      "post_adam_max_abs_diff": worst, "trainable_tensors": len(params), "ok": not problems}))
+                      "post_adam_max_abs_diff": worst, "post_adam_noise_gradient_max_abs_diff": noise, "trainable_tensors": len(params), "ok": not problems}))
     for p in problems:
         print("train_step_reference: " + p, file=sys.stderr)
     return 0 if not problems else 1
@@ -359,7 +375,18 @@ def bench(args):
     elif prec not in ("fp32", "bf16"):
         raise SystemExit(f"train_step_reference: {prec} runs on CUDA only")
     torch.manual_seed(1)
-    model = SWAN().to(device).train()
+    # Same weights as swan's side (hashinit seed 1) where the reference's generator is at hand, so that both
+    # sides' losses start equal (Dropout's masks aside) and fall alike; else PyTorch's default init.
+    shared = os.environ.get("SWAN_SHARED") or os.path.join(ROOT, "..", "shared")
+    weights = "torch-default-init"
+    if os.path.exists(os.path.join(shared, "reference", "hashinit.py")):
+        sys.path.insert(0, os.path.join(shared, "reference"))
+        import hashinit
+
+        model, weights = hashinit_model(hashinit), "swan-hashinit-v1-seed1"
+    else:
+        model = SWAN()
+    model = model.to(device).train()
     opt = torch.optim.Adam([p for _, p in trainable(model)], lr=2e-4)
     scaler = torch.amp.GradScaler(device.type) if prec == "fp16" else None
     images, ids, lengths = synthetic_batch(opts["--batch"], device)
@@ -392,7 +419,7 @@ def bench(args):
     print(json.dumps({"peer": "pytorch", "torch": torch.__version__, "device": str(device), "precision": prec,
                       "batch": opts["--batch"], "steps": opts["--steps"], "seconds": dt,
                       "samples_per_s": opts["--batch"] * opts["--steps"] / dt, "threads": torch.get_num_threads(),
-                      "loss_first": losses[0], "loss_last": losses[-1]}))
+                      "loss_first": losses[0], "loss_last": losses[-1], "weights": weights}))
     return 0
 
 
