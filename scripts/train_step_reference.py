@@ -8,7 +8,8 @@ sections), as the peer that `swan bench --train` is measured against.
         sampled post-Adam values are from the reference's. Exit 1 on a mismatch.
     .venv/bin/python scripts/train_step_reference.py bench [--batch 32] [--steps 5] [--warmup 1] [--threads N]
                                                     [--device cpu|cuda] [--precision fp32|tf32|bf16|fp16]
-        Times whole training steps (forward in training mode with Dropout, VSE hinge loss, backward, Adam) on a
+        Times whole training steps (forward in training mode with Dropout, VSE hinge loss, backward, Adam; bf16 and
+        fp16 under torch.autocast, fp16 with torch.amp.GradScaler; TF32 as `swan train --precision` sets it) on a
         synthetic batch (the same shapes `swan bench --train` uses: images 3x256x256, captions of lengths
         cycling 8..=22, padded to the longest) and prints one JSON line with samples/s.
 
@@ -369,11 +370,15 @@ def bench(args):
         torch.set_num_threads(opts["--threads"])
     device = torch.device(opts["--device"])
     prec = opts["--precision"]
+    if prec not in ("fp32", "tf32", "bf16", "fp16"):
+        raise SystemExit(f"train_step_reference: unknown precision {prec}")
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
-        torch.backends.cudnn.allow_tf32 = prec == "tf32"
-    elif prec not in ("fp32", "bf16"):
-        raise SystemExit(f"train_step_reference: {prec} runs on CUDA only")
+        # As swan: fp32 = TF32 off everywhere (swan sets NVIDIA_TF32_OVERRIDE=0); every other
+        # precision keeps PyTorch's defaults (cuDNN convolutions in TF32, matmuls in fp32).
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = prec != "fp32"
+    elif prec == "fp16":
+        raise SystemExit("train_step_reference: fp16 runs on CUDA only")
     torch.manual_seed(1)
     # Same weights as swan's side (hashinit seed 1) where the reference's generator is at hand, so that both
     # sides' losses start equal (Dropout's masks aside) and fall alike; else PyTorch's default init.
@@ -418,6 +423,7 @@ def bench(args):
     dt = time.perf_counter() - t0
     print(json.dumps({"peer": "pytorch", "torch": torch.__version__, "device": str(device), "precision": prec,
                       "batch": opts["--batch"], "steps": opts["--steps"], "seconds": dt,
+                      "loss_scale": scaler.get_scale() if scaler else None,
                       "samples_per_s": opts["--batch"] * opts["--steps"] / dt, "threads": torch.get_num_threads(),
                       "loss_first": losses[0], "loss_last": losses[-1], "weights": weights}))
     return 0
