@@ -67,7 +67,7 @@ impl Catalog {
             Some(dir) => {
                 let options = LoadOptions { source_if_moved: Some(file.path().to_owned()), ..Default::default() };
                 let index = Index::load(dir, &options)?;
-                if !same_file(index.source_path(), file.path()) {
+                if !swan_store::fsutil::same_file(index.source_path(), file.path()) {
                     return Err(Error::Config(format!(
                         "{} indexes {}, not the set's images table {}",
                         dir.display(),
@@ -248,11 +248,4 @@ impl Catalog {
 
 fn images(set: &EmbeddingSet) -> Option<(&NpyFile, &Table)> {
     set.images.as_ref().map(|(f, t)| (f, t))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }

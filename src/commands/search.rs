@@ -72,7 +72,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             let index = swan_indexer::IndexSet::open(dir, &options)?;
             let source = index.first().source_path();
             anyhow::ensure!(
-                same_file(source, file.path()),
+                swan_store::fsutil::same_file(source, file.path()),
                 "{} indexes {}, not {} (pass --target to pick the table it was built over)",
                 dir.display(),
                 source.display(),
@@ -159,11 +159,4 @@ fn query_vector(args: &SearchArgs, set: &EmbeddingSet) -> anyhow::Result<(Vec<f3
         return Ok((model.encode_image_files(std::slice::from_ref(path), 1)?, Target::Captions));
     }
     bail!("give a query: --text TEXT, --image FILE or --row images:N|captions:N")
-}
-
-pub(super) fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }

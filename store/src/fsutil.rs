@@ -51,6 +51,16 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// Whether `a` and `b` name the same file, however they are spelled (relative, through
+/// `..` or a link): compared canonicalised, or as given when either cannot be (a file that
+/// is gone is then the same only as itself, spelled alike).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// The temporary sibling `path` is written under: same folder (so the rename is atomic),
 /// `NAME.tmp.PID`, unique per process (the index recognises its own leftovers by it).
 fn temp_sibling(path: &Path) -> PathBuf {
@@ -161,6 +171,22 @@ mod tests {
         let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn same_file_sees_through_spelling_and_links_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::write(&b, b"x").unwrap();
+        std::os::unix::fs::symlink(&a, dir.path().join("link.npy")).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(same_file(&a, &dir.path().join("sub/../a.npy")));
+        assert!(same_file(&dir.path().join("link.npy"), &a));
+        // Equal content is not the same file; a missing file is the same only as itself.
+        assert!(!same_file(&a, &b));
+        let gone = dir.path().join("gone.npy");
+        assert!(same_file(&gone, &gone) && !same_file(&gone, &a));
     }
 
     #[test]

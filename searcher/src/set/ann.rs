@@ -53,7 +53,7 @@ pub fn ann_report(set: &EmbeddingSet, selection: &Selection, index: &IndexSet, k
         return Err(Error::Invalid(format!("{}: needs both image and caption embeddings", set.dir.display())));
     };
     let source = index.first().source_path();
-    let same = |f: &swan_store::NpyFile| f.path().canonicalize().ok() == source.canonicalize().ok();
+    let same = |f: &swan_store::NpyFile| swan_store::fsutil::same_file(f.path(), source);
     let over_images = if same(img_file) {
         true
     } else if same(cap_file) {

@@ -143,7 +143,11 @@ pub fn merge(inputs: &[TopkFile]) -> Result<(Lists, ListInfo)> {
             m: *m,
             ef_construction: *ef_construction,
             precision: precision.clone(),
-            ef: inputs.iter().filter_map(|l| if let Method::Ann { ef, .. } = &l.manifest.method { Some(*ef) } else { None }).max().unwrap_or(0),
+            ef: inputs
+                .iter()
+                .filter_map(|l| if let Method::Ann { ef, .. } = &l.manifest.method { Some(*ef) } else { None })
+                .max()
+                .unwrap_or(0),
             rerank: *rerank,
         },
     };

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use swan_indexer::{IndexSet, SearchParams, SetTable};
-use swan_store::fsutil::sha256_file;
+use swan_store::fsutil::{same_file, sha256_file};
 use swan_store::{EmbeddingSet, NpyFile, RowSlice, Table};
 
 use super::{Database, Method, QuerySource};
@@ -296,14 +296,6 @@ impl<'a> Target<'a> {
             ef: if params.ef == 0 { index.default_ef().max(k) } else { params.ef },
             rerank: params.rerank,
         })
-    }
-}
-
-/// The same file, however the two paths spell it.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 

@@ -185,14 +185,7 @@ fn ann_slices_may_differ_in_beam_but_not_in_index_parameters() {
     let queries = tied(4, nq * dim);
     let s = |i| RowSlice::new(i, 2).unwrap();
     let ann = |i: usize, ef: usize, rerank: usize| {
-        let method = Method::Ann {
-            indexes: vec![format!("index-{i}")],
-            m: 16,
-            ef_construction: 200,
-            precision: "int8".into(),
-            ef,
-            rerank,
-        };
+        let method = Method::Ann { indexes: vec![format!("index-{i}")], m: 16, ef_construction: 200, precision: "int8".into(), ef, rerank };
         let info = ListInfo { method, ..info("db", rows, s(i), nq, "q") };
         write(d, &format!("ann-{i}-{ef}-{rerank}"), &exact(&data, dim, &[], &queries, k, s(i)), &info)
     };
