@@ -194,6 +194,14 @@ task_shard() {
   echo "$i"
 }
 
+# task_begin STEP: job_begin for an array task of the sharded STEP; TASK_SHARD is the task's shard.
+# A task whose shard is already complete ends here, successfully.
+task_begin() {
+  job_begin "$1"
+  TASK_SHARD=$(task_shard)
+  skip_if_done "$1" "$TASK_SHARD"
+}
+
 # skip_if_done STEP I: end the task (successfully) when shard I of STEP is already complete.
 skip_if_done() {
   if [ -f "$(shard_done_file "$1" "$2")" ]; then

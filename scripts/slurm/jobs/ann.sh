@@ -5,10 +5,8 @@ set -euo pipefail
 WORK=${1:?usage: ann.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: ann.sh WORK SCRIPTS_DIR}/lib.sh"
-job_begin ann
-i=$(task_shard)
-skip_if_done ann "$i"
+task_begin ann
 mkdir -p "$WORK/search"
 read -r -a extra <<<"$SEARCH_ARGS"
-"$SWAN" search --embeddings "$SET" --table "$TABLE" --queries "$QUERIES" --index "$(shard_dir index "$i")" -k "$K" \
-  --out "$(shard_dir ann "$i")" --json "${extra[@]}"
+"$SWAN" search --embeddings "$SET" --table "$TABLE" --queries "$QUERIES" --index "$(shard_dir index "$TASK_SHARD")" -k "$K" \
+  --out "$(shard_dir ann "$TASK_SHARD")" --json "${extra[@]}"

@@ -6,11 +6,9 @@ set -euo pipefail
 WORK=${1:?usage: embed.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: embed.sh WORK SCRIPTS_DIR}/lib.sh"
-job_begin embed
-i=$(task_shard)
-skip_if_done embed "$i"
+task_begin embed
 mkdir -p "$WORK/embed"
-args=(embed --corpus "$CORPUS" --checkpoint "$CHECKPOINT" --shard "$i/$SHARDS" --out "$(shard_dir embed "$i")" --json)
+args=(embed --corpus "$CORPUS" --checkpoint "$CHECKPOINT" --shard "$TASK_SHARD/$SHARDS" --out "$(shard_dir embed "$TASK_SHARD")" --json)
 [ -z "$VOCAB" ] || args+=(--vocab "$VOCAB")
 [ -z "$SPLIT" ] || args+=(--split "$SPLIT")
 read -r -a extra <<<"$EMBED_ARGS"

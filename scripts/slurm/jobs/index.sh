@@ -5,9 +5,7 @@ set -euo pipefail
 WORK=${1:?usage: index.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: index.sh WORK SCRIPTS_DIR}/lib.sh"
-job_begin index
-i=$(task_shard)
-skip_if_done index "$i"
+task_begin index
 mkdir -p "$WORK/index"
 read -r -a extra <<<"$INDEX_ARGS"
-"$SWAN" index build --embeddings "$SET" --table "$TABLE" --rows "$i/$SHARDS" --out "$(shard_dir index "$i")" --json "${extra[@]}"
+"$SWAN" index build --embeddings "$SET" --table "$TABLE" --rows "$TASK_SHARD/$SHARDS" --out "$(shard_dir index "$TASK_SHARD")" --json "${extra[@]}"

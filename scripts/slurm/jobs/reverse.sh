@@ -7,9 +7,7 @@ set -euo pipefail
 WORK=${1:?usage: reverse.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: reverse.sh WORK SCRIPTS_DIR}/lib.sh"
-job_begin reverse
-i=$(task_shard)
-skip_if_done reverse "$i"
+task_begin reverse
 mkdir -p "$WORK/search"
-"$SWAN" search --embeddings "$SET" --table "$QUERIES" --queries "$TABLE" --rows "$i/$SHARDS" -k "$K" \
-  --out "$(shard_dir reverse "$i")" --json
+"$SWAN" search --embeddings "$SET" --table "$QUERIES" --queries "$TABLE" --rows "$TASK_SHARD/$SHARDS" -k "$K" \
+  --out "$(shard_dir reverse "$TASK_SHARD")" --json

@@ -5,9 +5,7 @@ set -euo pipefail
 WORK=${1:?usage: search.sh WORK SCRIPTS_DIR}
 # shellcheck source=../lib.sh
 source "${2:?usage: search.sh WORK SCRIPTS_DIR}/lib.sh"
-job_begin search
-i=$(task_shard)
-skip_if_done search "$i"
+task_begin search
 mkdir -p "$WORK/search"
-"$SWAN" search --embeddings "$SET" --table "$TABLE" --queries "$QUERIES" --rows "$i/$SHARDS" -k "$K" \
-  --out "$(shard_dir search "$i")" --json
+"$SWAN" search --embeddings "$SET" --table "$TABLE" --queries "$QUERIES" --rows "$TASK_SHARD/$SHARDS" -k "$K" \
+  --out "$(shard_dir search "$TASK_SHARD")" --json
