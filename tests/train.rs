@@ -139,9 +139,13 @@ fn bad_inputs_are_clear_errors() {
     assert!(err.contains("nope.safetensors") && err.contains("not found"), "{err}");
 
     // A backbone with the wrong shapes (conv1 cut to 32 filters).
-    use swan_embedder::tch::Tensor;
-    let conv1 = Tensor::zeros([32, 3, 7, 7], (swan_embedder::tch::Kind::Float, swan_embedder::tch::Device::Cpu));
-    Tensor::write_safetensors(&[("image_encoder.resnet.conv1.weight", &conv1)], d.join("bad_backbone.safetensors")).unwrap();
+    // (The safetensors layout by hand: header length, JSON header, little-endian values.)
+    let bytes = 32 * 3 * 7 * 7 * 4;
+    let header = format!(r#"{{"image_encoder.resnet.conv1.weight":{{"dtype":"F32","shape":[32,3,7,7],"data_offsets":[0,{bytes}]}}}}"#);
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header.as_bytes());
+    file.resize(file.len() + bytes, 0);
+    std::fs::write(d.join("bad_backbone.safetensors"), file).unwrap();
     let err = fails(&train_args("o2", &["--backbone", "bad_backbone.safetensors"]), d);
     assert!(err.contains("image_encoder.resnet.conv1.weight has shape [32, 3, 7, 7]"), "{err}");
     assert!(err.contains("missing key image_encoder.resnet.bn1.weight"), "{err}");

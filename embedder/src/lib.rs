@@ -42,6 +42,3 @@ pub use padding::TextPadding;
 pub use precision::ComputePrecision;
 /// Values per embedding (both branches).
 pub use swan_store::EMBED_DIM;
-/// The `tch` this crate is built on. Still used by `swan train`'s command and tests;
-/// encoding goes through [`Encoder`]'s `Vec<f32>` methods and needs no tensors.
-pub use tch;

@@ -97,11 +97,11 @@ fn train(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.model.channels_last, "--train does not take --channels-last (training runs the default layout)");
     if let Some(n) = args.model.threads {
         anyhow::ensure!(n >= 1, "--threads must be at least 1");
-        swan_embedder::tch::set_num_threads(n);
+        swan_embedder::runtime::set_threads(n)?;
     }
     let device = match &args.model.device {
         Some(d) => swan_embedder::runtime::parse_device(d)?,
-        None => swan_embedder::tch::Device::cuda_if_available(),
+        None => swan_embedder::runtime::default_device(),
     };
     let precision = args.model.precision.map(Into::into).unwrap_or_else(|| ComputePrecision::default_for(device));
     // Before the first CUDA operation (fp32 switches TF32 off for the process).

@@ -3,11 +3,10 @@
 use anyhow::Context;
 use swan_embedder::model::{hashinit_unused, read_unused, Swan};
 use swan_embedder::pipeline::Progress;
-use swan_embedder::tch::{Device, Tensor};
 use swan_embedder::text::Vocab;
 use swan_embedder::train::{self, Event, RunConfig, StepConfig, TrainSet, Trainer, ValScore, ValSet};
 use swan_embedder::{runtime, ComputePrecision, EmbedError};
-use swan_searcher::{evaluate_corpus, EvalOptions, SimMatrix};
+use swan_searcher::{evaluate_corpus, EvalOptions, Rows, SimMatrix};
 use swan_store::{Corpus, CorpusOptions};
 
 use super::progress::Bars;
@@ -24,11 +23,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.epochs >= 1, "--epochs must be at least 1");
     if let Some(n) = args.threads {
         anyhow::ensure!(n >= 1, "--threads must be at least 1");
-        swan_embedder::tch::set_num_threads(n);
+        runtime::set_threads(n)?;
     }
     let device = match &args.device {
         Some(d) => runtime::parse_device(d)?,
-        None => Device::cuda_if_available(),
+        None => runtime::default_device(),
     };
     let precision = args.precision.map(Into::into).unwrap_or_else(|| ComputePrecision::default_for(device));
     // Before the first CUDA operation (fp32 switches TF32 off for the process).
@@ -102,10 +101,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let options = EvalOptions::default();
     let mut validate = |images: &[f32], captions: &[f32]| -> Result<ValScore, EmbedError> {
         let corpus = val_corpus.as_ref().expect("validator only runs with a validation split");
-        let (ni, nc) = (corpus.images.len() as i64, corpus.captions.len() as i64);
-        let sims = Tensor::from_slice(images).view([ni, 512]).matmul(&Tensor::from_slice(captions).view([nc, 512]).tr());
-        let sims = Vec::<f64>::try_from(sims.to_kind(swan_embedder::tch::Kind::Double).view([-1]))?;
-        let sims = SimMatrix::new(ni as usize, nc as usize, sims).map_err(|e| EmbedError::Stopped(e.to_string()))?;
+        // Every pair scored in f32 with the search kernels, as `swan eval` scores embedding sets.
+        let dim = swan_embedder::EMBED_DIM;
+        let stopped = |e: swan_searcher::Error| EmbedError::Stopped(e.to_string());
+        let (images, captions) = (Rows::f32(images, dim).map_err(stopped)?, Rows::f32(captions, dim).map_err(stopped)?);
+        let sims = SimMatrix::from_embeddings(&images, &captions).map_err(stopped)?;
         let m = evaluate_corpus(&sims, corpus, &options).map_err(|e| EmbedError::Stopped(e.to_string()))?;
         Ok(ValScore { mr: m.mr, metrics: serde_json::to_value(&m).expect("metrics serialise") })
     };
