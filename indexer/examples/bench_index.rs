@@ -176,7 +176,14 @@ fn main() -> Res<()> {
             }
             // `--target-recall R`: tune ef on held-out rows (on these queries with `--tune-on-queries 1`).
             if let Some(target) = a.str("target-recall").and_then(|v| v.parse::<f64>().ok()) {
-                let spec = swan_indexer::TuneSpec { target, k, queries: a.get("tune-sample", 1000), max_ef: a.get("max-ef", 4096), rerank };
+                let spec = swan_indexer::TuneSpec {
+                    target,
+                    k,
+                    queries: a.get("tune-sample", 1000),
+                    max_ef: a.get("max-ef", 4096),
+                    rerank,
+                    best_effort: false,
+                };
                 let t = Instant::now();
                 let tuned = index.tune(&spec, (a.get("tune-on-queries", 0) != 0).then_some(queries));
                 extra.insert("tune_s".into(), t.elapsed().as_secs_f64().into());
