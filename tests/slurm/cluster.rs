@@ -5,7 +5,6 @@
 //! dropped (also when the test fails).
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -82,27 +81,6 @@ fn ensure_installed() -> Result<(), String> {
     }
 }
 
-/// A TCP port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn short_hostname() -> String {
-    let name = fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
-    name.trim().split('.').next().unwrap().to_string()
-}
-
-/// The machine's memory in MiB, as slurmd counts it.
-fn memory_mib() -> u64 {
-    let info = fs::read_to_string("/proc/meminfo").unwrap();
-    let kib: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("MemTotal in /proc/meminfo");
-    kib / 1024
-}
-
 fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -122,66 +100,16 @@ impl Cluster {
         }
         let dir = tempfile::Builder::new().prefix("swan-slurm-").tempdir().unwrap();
         let root = dir.path().to_path_buf();
-        // munged wants its socket's folder (and the folders above it) open to all.
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
-        for d in ["munge", "run", "state", "spool", "log"] {
-            fs::create_dir(root.join(d)).unwrap();
-        }
-        fs::set_permissions(root.join("munge"), fs::Permissions::from_mode(0o700)).unwrap();
-        let key = root.join("munge/munge.key");
-        let mut bytes = vec![0u8; 1024];
-        use std::io::Read;
-        fs::File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
-        fs::write(&key, &bytes).unwrap();
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o400)).unwrap();
-        let socket = root.join("run/munge.sock");
-
-        let conf = root.join("slurm.conf");
-        let host = short_hostname();
-        let (ctld_port, slurmd_port) = (free_port(), free_port());
-        let cluster_name = format!("swan{}", std::process::id());
+        // The folder layout, MUNGE key and slurm.conf come from the script users run for a
+        // local cluster (one configuration for both); this test runs the daemons itself, in
+        // the foreground, as its children. Two stand-in GPUs (device files every machine has),
+        // so that `--gpus-per-task` requests are scheduled and each task is given one
+        // (CUDA_VISIBLE_DEVICES); swan is told to use the CPU.
+        let script = super::common::repo().join("scripts/slurm/local-cluster.sh");
+        let out = Command::new(&script).arg("conf").arg(&root).args(["--cpus", "2", "--stand-in-gpus", "2"]).output().unwrap();
+        assert!(out.status.success(), "{} conf failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+        let (key, socket, conf) = (root.join("munge/munge.key"), root.join("run/munge.sock"), root.join("slurm.conf"));
         let r = root.display();
-        let config = format!(
-            "ClusterName={cluster_name}
-SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={ctld_port}
-SlurmdPort={slurmd_port}
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket={socket}
-StateSaveLocation={r}/state
-SlurmdSpoolDir={r}/spool/%n
-SlurmctldPidFile={r}/run/slurmctld.pid
-SlurmdPidFile={r}/run/slurmd.pid
-SlurmctldLogFile={r}/log/slurmctld.log
-SlurmdLogFile={r}/log/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-MpiDefault=none
-SwitchType=switch/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
-SlurmdParameters=config_overrides
-KillWait=5
-MinJobAge=600
-GresTypes=gpu
-NodeName=swan1 NodeHostname={host} NodeAddr=127.0.0.1 CPUs=2 RealMemory={mem} Gres=gpu:2 State=UNKNOWN
-PartitionName=debug Nodes=swan1 Default=YES MaxTime=INFINITE State=UP
-",
-            socket = socket.display(),
-            mem = memory_mib(),
-        );
-        fs::write(&conf, config).unwrap();
-        // Two stand-in GPUs (device files that every machine has), so that `--gpus-per-task`
-        // requests are scheduled and each task is given one (CUDA_VISIBLE_DEVICES); swan is
-        // told to use the CPU.
-        fs::write(root.join("gres.conf"), "NodeName=swan1 Name=gpu File=/dev/null\nNodeName=swan1 Name=gpu File=/dev/zero\n").unwrap();
 
         let mut cluster = Cluster { dir, conf: conf.clone(), daemons: Vec::new() };
         let log = |name: &str| fs::File::create(root.join("log").join(name)).unwrap();
@@ -207,7 +135,7 @@ PartitionName=debug Nodes=swan1 Default=YES MaxTime=INFINITE State=UP
         cluster.wait_for("munged's socket", Duration::from_secs(10), |_| socket.exists());
         let ctld = spawn(Command::new(program("slurmctld")).args(["-D", "-f"]).arg(&conf), "slurmctld");
         cluster.daemons.push(("slurmctld", ctld));
-        let slurmd = spawn(Command::new(program("slurmd")).args(["-D", "-N", "swan1", "-f"]).arg(&conf), "slurmd");
+        let slurmd = spawn(Command::new(program("slurmd")).args(["-D", "-N", "local1", "-f"]).arg(&conf), "slurmd");
         cluster.daemons.push(("slurmd", slurmd));
         cluster.wait_for("the node to be idle", Duration::from_secs(30), |c| {
             let out = c.client("sinfo", &["-h", "-N", "-o", "%T"]);
