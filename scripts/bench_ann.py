@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Exact top-k ground truth (cached as gt.npy): one implementation for both benchmarks.
+from bench_scale import ground_truth  # scripts/ is on the path: it is this script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
 
@@ -49,29 +52,6 @@ def ensure_data(bin_dir, data_dir, rows, queries, seed):
         log(f"generating {rows} rows into {d}")
         subprocess.run([str(bin_dir / "synth"), str(d), str(rows), str(queries), str(seed)], check=True)
     return d
-
-
-def ground_truth(d, k):
-    path = d / "gt.npy"
-    if path.exists():
-        gt = np.load(path)
-        if gt.shape[1] >= k:
-            return gt
-    x = np.load(d / "base.npy", mmap_mode="r")
-    q = np.load(d / "queries.npy")
-    best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
-    best_i = np.zeros((len(q), 0), dtype=np.int64)
-    block = 50_000
-    for start in range(0, len(x), block):
-        s = q @ np.asarray(x[start : start + block]).T
-        top = np.argpartition(-s, min(k, s.shape[1] - 1), axis=1)[:, :k]
-        best_s = np.concatenate([best_s, np.take_along_axis(s, top, 1)], axis=1)
-        best_i = np.concatenate([best_i, top + start], axis=1)
-        order = np.argsort(-best_s, axis=1, kind="stable")[:, :k]
-        best_s = np.take_along_axis(best_s, order, 1)
-        best_i = np.take_along_axis(best_i, order, 1)
-    np.save(path, best_i.astype(np.int64))
-    return best_i
 
 
 def recall(found, gt, k):
