@@ -106,7 +106,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let stopped = |e: swan_searcher::Error| EmbedError::Stopped(e.to_string());
         let (images, captions) = (Rows::f32(images, dim).map_err(stopped)?, Rows::f32(captions, dim).map_err(stopped)?);
         let sims = SimMatrix::from_embeddings(&images, &captions).map_err(stopped)?;
-        let m = evaluate_corpus(&sims, corpus, &options).map_err(|e| EmbedError::Stopped(e.to_string()))?;
+        let m = evaluate_corpus(&sims, corpus, &options).map_err(stopped)?;
         Ok(ValScore { mr: m.mr, metrics: serde_json::to_value(&m).expect("metrics serialise") })
     };
     let val = val_set.as_ref().map(|v| (v, &mut validate as &mut train::Validator<'_>));
