@@ -179,9 +179,14 @@ fn image_options(catalog: &Catalog, params: HashMap<String, String>) -> Result<O
     Options::check(catalog, k, scene, exact)
 }
 
+/// What a refused upload is told (by the handler and by the route's body limit alike).
+pub(crate) fn upload_too_large(limit: usize) -> String {
+    format!("the upload is larger than the limit of {limit} bytes")
+}
+
 /// The bytes of the form's `image` field (other fields are refused), at most `limit`.
 async fn read_image_field(multipart: &mut Multipart, limit: usize) -> Result<(Option<String>, Bytes), ApiError> {
-    let too_big = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload is larger than the limit of {} bytes", limit));
+    let too_big = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, upload_too_large(limit));
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_big()

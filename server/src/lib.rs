@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use swan_embedder::text::Vocab;
@@ -50,8 +51,12 @@ pub use layers::LogFormat;
 use api::AppState;
 use batch::{BatchConfig, Batcher};
 use catalog::Catalog;
+use layers::BodyLimit;
 use model::{ModelBackend, ModelSpec};
 use thumbs::Thumbs;
+
+/// The largest JSON query body (and the room an upload gets beside its image for the form).
+const JSON_LIMIT: usize = 64 * 1024;
 
 /// Who may use the API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,11 +233,24 @@ impl Server {
 
     /// The routes with their layers (also for serving on a listener of one's own).
     pub fn router(&self) -> Router {
-        let upload_limit = self.state.max_upload + 64 * 1024;
+        let json_limit =
+            BodyLimit { bytes: JSON_LIMIT, refusal: format!("the request body is larger than the limit of {JSON_LIMIT} bytes").into() };
+        // The form around the image gets JSON_LIMIT bytes of room; the image's own limit is
+        // checked by the handler, with the same words.
+        let upload_limit =
+            BodyLimit { bytes: self.state.max_upload + JSON_LIMIT, refusal: api::upload_too_large(self.state.max_upload).into() };
         let mut api = Router::new()
             .route("/info", get(api::info))
-            .route("/search", post(api::search).layer(DefaultBodyLimit::max(64 * 1024)))
-            .route("/search/image", post(api::search_image).layer(DefaultBodyLimit::max(upload_limit)))
+            .route(
+                "/search",
+                post(api::search).layer(DefaultBodyLimit::max(json_limit.bytes)).layer(from_fn_with_state(json_limit, layers::whole_body)),
+            )
+            .route(
+                "/search/image",
+                post(api::search_image)
+                    .layer(DefaultBodyLimit::max(upload_limit.bytes))
+                    .layer(from_fn_with_state(upload_limit, layers::whole_body)),
+            )
             .route("/item/{row}", get(api::item))
             .route("/thumb/{row}", get(api::thumb))
             .fallback(api_not_found);
