@@ -83,8 +83,8 @@ pub(crate) struct BodyLimit {
 /// Content-Length without reading it, and a handler that fails early (a bad multipart field)
 /// leaves the rest unread. hyper then closes the connection with the client's bytes still in
 /// the socket's receive queue, which makes the kernel send a TCP reset, and the client, still
-/// sending, gets a broken pipe or a reset instead of the 413 or 400 (the flaky
-/// `tests/serve.rs` 70 KiB POST). So the body is read first, and an over-long one is read on
+/// sending, gets a broken pipe or a reset instead of the 413 or 400 (the likely cause of a
+/// rare transport error in `tests/serve.rs`). So the body is read first, and an over-long one is read on
 /// and dropped, up to as much again as the limit (1 MiB at least), before the 413 is sent:
 /// the client gets its answer. A body declared larger than that is refused at once (reading
 /// it would be a free upload; the client may then see the reset). A body stalled for
