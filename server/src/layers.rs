@@ -84,9 +84,9 @@ pub(crate) struct BodyLimit {
 /// leaves the rest unread. hyper then closes the connection with the client's bytes still in
 /// the socket's receive queue, which makes the kernel send a TCP reset, and the client, still
 /// sending, gets a broken pipe or a reset instead of the 413 or 400 (the likely cause of a
-/// rare transport error in `tests/serve.rs`). So the body is read first, and an over-long one is read on
-/// and dropped, up to as much again as the limit (1 MiB at least), before the 413 is sent:
-/// the client gets its answer. A body declared larger than that is refused at once (reading
+/// rare transport error in `tests/serve.rs`). So the body is read first, and an over-long
+/// one is read on and dropped, up to as much again as the limit (1 MiB at least), before
+/// the 413 is sent: the client gets its answer. A body declared larger than that is refused at once (reading
 /// it would be a free upload; the client may then see the reset). A body stalled for
 /// [`BODY_IDLE`] gets a 408.
 pub(crate) async fn whole_body(State(limit): State<BodyLimit>, request: Request, next: Next) -> Response {
