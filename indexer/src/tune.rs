@@ -220,11 +220,11 @@ impl Index {
         let mut lo = hi - 1;
         let mut hi_recall = measure(hi)?;
         while hi_recall < spec.target {
-            if hi >= spec.max_ef && spec.best_effort {
-                lo = hi;
-                break;
-            }
             if hi >= spec.max_ef {
+                if spec.best_effort {
+                    lo = hi;
+                    break;
+                }
                 let best = tried.iter().map(|t| t.1).fold(0.0, f64::max);
                 return Err(Error::Invalid(format!(
                     "recall@{} reaches only {best:.3} at ef {hi} (the largest tried), below the target {}: rebuild with a larger M (this index has M {}), more --shards, or a larger --max-ef",

@@ -84,11 +84,12 @@ fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
     let mut index = Index::build(&source, &params, &|done, total| bars.set(done as u64, total as u64))?;
     bars.end();
     let build_s = start.elapsed().as_secs_f64();
-    // Held-out rows need more rows than k; a default measurement skips a table that small
-    // (every search then sees most of it anyway).
-    let measurable = tune_queries.is_some() || index.stats().nodes > TuneSpec::default().k;
+    // Counted once (a pass over every link list); tuning and saving change none of it.
+    let stats = index.stats();
     let tuned = match tune {
-        Some(spec) if measurable || !spec.best_effort => {
+        // Held-out rows need more rows than k; a default measurement skips a table that
+        // small (every search then sees most of it anyway).
+        Some(spec) if tune_queries.is_some() || stats.nodes > spec.k || !spec.best_effort => {
             let start = Instant::now();
             if let Some(((_, dim), from)) = &tune_queries {
                 anyhow::ensure!(*dim == index.dim(), "{from}: rows have {dim} values, the index holds {}-d rows", index.dim());
@@ -99,7 +100,6 @@ fn build(args: IndexBuildArgs) -> anyhow::Result<()> {
         _ => None,
     };
     index.save(&out)?;
-    let stats = index.stats();
     if stats.nonfinite_rows > 0 {
         crate::output::message(&format!(
             "skipped {} rows of {} that hold NaN or infinite values",
