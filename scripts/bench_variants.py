@@ -16,8 +16,11 @@ The data folder holds `base.npy`, `queries.npy` and `gt.npy` (as `scripts/bench_
 import argparse
 import json
 import statistics
-import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from bench_scale import run_swan
 
 
 def main():
@@ -33,17 +36,17 @@ def main():
         name, rest = spec.split("=", 1)
         binary, rerank, efs = rest.rsplit(":", 2)
         variants.append((name, binary, rerank, efs))
+    data = Path(args.data)
     points = {}
     for r in range(args.rounds):
         line = []
         for name, binary, rerank, efs in variants if r % 2 == 0 else variants[::-1]:
-            cmd = [binary, "--base", f"{args.data}/base.npy", "--queries", f"{args.data}/queries.npy",
-                   "--gt", f"{args.data}/gt.npy", "--k", "10", "--load", args.index, "--skip_digest", "1",
-                   "--threads", "1", "--mt", "0", "--repeat", "3", "--rerank", rerank, "--efs", efs]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            for p in json.loads(out.strip().splitlines()[-1])["points"]:
-                points.setdefault((name, p["ef"]), []).append((p["recall"], p["qps_1t"]))
-                line.append(f"{name} ef {p['ef']} {p['recall']:.3f} {p['qps_1t']:.0f}")
+            # The same bench_index call as bench_scale's swan side (best of 3 passes, one thread).
+            run = SimpleNamespace(k=10, swan_index=args.index, repeat=3, rerank=rerank, swan_efs=efs.split(","))
+            found, _ = run_swan(data, data / "gt.npy", run, binary)
+            for p in found:
+                points.setdefault((name, p["ef"]), []).append((p["recall"], p["qps"]))
+                line.append(f"{name} ef {p['ef']} {p['recall']:.3f} {p['qps']:.0f}")
         load = open("/proc/loadavg").read().split()[0]
         print(f"bench_variants: round {r + 1}: load {load}: " + "; ".join(line), file=sys.stderr, flush=True)
     summary = []
